@@ -1,0 +1,3 @@
+export * from "./runtime.ts";
+export * from "./tensor.ts";
+export * from "./ops.ts";

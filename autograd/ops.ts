@@ -1,0 +1,481 @@
+/**
+ * Differentiable ops. Each op dispatches its forward kernel and records a backward closure that builds
+ * its inputs' gradients from other ops and kernels. Shapes are checked on the host: a mismatch is an
+ * error naming both shapes.
+ */
+import { f32, gpu, grid, type Uniform } from "./runtime.ts";
+import { coreOps, fmtShape, record, Tensor } from "./tensor.ts";
+import { WG } from "../kernels/common.ts";
+import {
+  accumulateKernel,
+  activationBackwardKernel,
+  binaryKernel,
+  type BinaryOp,
+  dropoutKernel,
+  fillKernel,
+  unaryKernel,
+  type UnaryOp,
+} from "../kernels/elementwise.ts";
+import { SUM_ROWS_CHUNK, sumRowsKernel } from "../kernels/reduce.ts";
+import { softmaxBackwardKernel, softmaxKernel } from "../kernels/softmax.ts";
+import { layerNormBackwardKernel, layerNormGammaTermsKernel, layerNormKernel } from "../kernels/layernorm.ts";
+import { embeddingBackwardKernel, embeddingKernel } from "../kernels/embedding.ts";
+import { permuteKernel, sliceKernel } from "../kernels/layout.ts";
+import { crossEntropyBackwardKernel, crossEntropyKernel } from "../kernels/loss.ts";
+import { MATMUL_VARIANTS, type MatmulShape, matmulUniforms, type MatmulVariant } from "../kernels/matmul.ts";
+
+function run(
+  wgsl: string,
+  buffers: Tensor[],
+  uniforms: Uniform[],
+  workgroups: [number, number?, number?],
+  label: string,
+) {
+  gpu().dispatch({ wgsl, buffers: buffers.map((t) => t.binding), uniforms, workgroups, label });
+}
+
+/** Dispatch for one thread per element of an n-element output. */
+const linear = (n: number) => grid(Math.ceil(n / WG));
+
+function sameShape(a: Tensor, b: Tensor, op: string): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new Error(`${op}: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} do not match`);
+  }
+}
+
+// ---- creation and accumulation -------------------------------------------------------------------------
+
+export function fill(shape: readonly number[], value: number): Tensor {
+  const y = new Tensor(shape);
+  run(fillKernel(), [y], [y.size, f32(value)], linear(y.size), "fill");
+  return y;
+}
+
+export const zeros = (shape: readonly number[]) => fill(shape, 0);
+
+/** dst += src in place (no tape). */
+export function accumulate(dst: Tensor, src: Tensor): void {
+  sameShape(dst, src, "accumulate");
+  run(accumulateKernel(), [dst, src], [dst.size], linear(dst.size), "accumulate");
+}
+
+coreOps.fill = fill;
+coreOps.accumulate = accumulate;
+
+/** A detached copy. */
+export function clone(x: Tensor): Tensor {
+  const y = new Tensor(x.shape, x.dtype);
+  gpu().copy(x.buffer, y.buffer, x.size * 4);
+  return y;
+}
+
+// ---- element-wise --------------------------------------------------------------------------------------
+
+function unary(op: UnaryOp, x: Tensor, s = 0): Tensor {
+  const y = new Tensor(x.shape);
+  run(unaryKernel(op), [x, y], [x.size, f32(s)], linear(x.size), op);
+  return y;
+}
+
+export function scale(x: Tensor, s: number): Tensor {
+  return record(unary("scale", x, s), [x], (g) => [scale(g, s)]);
+}
+
+export function neg(x: Tensor): Tensor {
+  return scale(x, -1);
+}
+
+function activation(op: "relu" | "gelu", x: Tensor): Tensor {
+  return record(unary(op, x), [x], (g) => {
+    const dx = new Tensor(x.shape);
+    run(activationBackwardKernel(op), [x, g, dx], [x.size], linear(x.size), `${op}_backward`);
+    return [dx];
+  });
+}
+
+export const relu = (x: Tensor) => activation("relu", x);
+/** GELU in the exact erf form, as HF's `gelu`. */
+export const gelu = (x: Tensor) => activation("gelu", x);
+
+/** Shape check for `a op b`: b equals a, or b matches a's trailing axes (a bias row), or b is a scalar. */
+function broadcastRows(a: Tensor, b: Tensor, op: string): boolean {
+  if (b.size === a.size) {
+    sameShape(a, b, op);
+    return false;
+  }
+  const tail = a.shape.slice(a.shape.length - b.shape.length);
+  const isSuffix = b.shape.length <= a.shape.length && tail.every((d, i) => d === b.shape[i]);
+  if (!(isSuffix || b.size === 1)) {
+    throw new Error(`${op}: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} do not broadcast`);
+  }
+  return true;
+}
+
+function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const c = new Tensor(a.shape);
+  run(binaryKernel(op), [a, b, c], [a.size, b.size], linear(a.size), op);
+  return c;
+}
+
+/** Sums a gradient of a's shape down to b's (broadcast) shape. */
+function reduceTo(g: Tensor, b: Tensor): Tensor {
+  if (g.size === b.size) return g.view(b.shape);
+  const summed = sumRows(g.view([g.size / b.size, b.size]));
+  return summed.view(b.shape);
+}
+
+function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  broadcastRows(a, b, op);
+  const c = binaryRaw(op, a, b);
+  return record(c, [a, b], (g) => {
+    switch (op) {
+      case "add":
+        return [g.view(a.shape), b.requiresGrad ? reduceTo(g, b) : null];
+      case "sub":
+        return [g.view(a.shape), b.requiresGrad ? reduceTo(scale(g, -1), b) : null];
+      case "mul":
+        return [
+          a.requiresGrad ? binaryRaw("mul", g, b) : null,
+          b.requiresGrad ? reduceTo(binaryRaw("mul", g, a), b) : null,
+        ];
+      case "div": {
+        // d/db (a / b) = -a / b² = -c / b
+        const db = b.requiresGrad
+          ? reduceTo(scale(binaryRaw("div", binaryRaw("mul", g, c), b), -1), b)
+          : null;
+        return [a.requiresGrad ? binaryRaw("div", g, b) : null, db];
+      }
+    }
+  });
+}
+
+export const add = (a: Tensor, b: Tensor) => binary("add", a, b);
+export const sub = (a: Tensor, b: Tensor) => binary("sub", a, b);
+export const mul = (a: Tensor, b: Tensor) => binary("mul", a, b);
+export const div = (a: Tensor, b: Tensor) => binary("div", a, b);
+
+// ---- reductions ----------------------------------------------------------------------------------------
+
+function sumRowsRaw(x: Tensor): Tensor {
+  let [rows, cols] = x.shape as [number, number];
+  let cur = x;
+  while (true) {
+    const chunks = Math.ceil(rows / SUM_ROWS_CHUNK);
+    const next = new Tensor(chunks === 1 ? [cols] : [chunks, cols]);
+    run(sumRowsKernel(), [cur, next], [rows, cols, chunks], linear(chunks * cols), "sum_rows");
+    if (cur !== x) cur.dispose();
+    cur = next;
+    rows = chunks;
+    if (chunks === 1) return cur;
+  }
+}
+
+/** [rows, cols] -> [cols]: the sum over rows. */
+export function sumRows(x: Tensor): Tensor {
+  if (x.shape.length !== 2) throw new Error(`sumRows: needs a matrix, got ${fmtShape(x.shape)}`);
+  const [rows, cols] = x.shape;
+  return record(sumRowsRaw(x), [x], (g) => [broadcastRowsTo(g, [rows, cols])]);
+}
+
+/** Repeats a [cols] tensor over rows. */
+function broadcastRowsTo(g: Tensor, shape: readonly number[]): Tensor {
+  const z = zeros(shape);
+  const y = binaryRaw("add", z, g);
+  z.dispose();
+  return y;
+}
+
+/** The sum of every element, as a [1] tensor. */
+export function sum(x: Tensor): Tensor {
+  const shape = x.shape;
+  return record(sumRowsRaw(x.view([x.size, 1])), [x], (g) => [broadcastRowsTo(g, shape)]);
+}
+
+export function mean(x: Tensor): Tensor {
+  return scale(sum(x), 1 / x.size);
+}
+
+// ---- matmul --------------------------------------------------------------------------------------------
+
+let variantOverride: string | null = null;
+/** Forces one matmul variant by name (tests and benchmarks); null restores the automatic choice. */
+export function setMatmulVariant(name: string | null): void {
+  variantOverride = name;
+}
+
+/** Picks the kernel for a shape: an override, else the first tuned variant that supports it. */
+export let chooseMatmulVariant = (s: MatmulShape): MatmulVariant => {
+  if (variantOverride) {
+    const v = MATMUL_VARIANTS.find((v) => v.name === variantOverride);
+    if (!v) throw new Error(`unknown matmul variant ${variantOverride}`);
+    return v;
+  }
+  return MATMUL_VARIANTS.slice(1).find((v) => v.supports(s)) ?? MATMUL_VARIANTS[0];
+};
+/** Lets the autotuner install its choice. */
+export function setMatmulChooser(fn: (s: MatmulShape) => MatmulVariant): void {
+  chooseMatmulVariant = fn;
+}
+
+function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  const ra = a.shape.length, rb = b.shape.length;
+  if (ra < 2 || rb < 2 || ra > 3 || rb > 3 || (rb === 3 && ra !== 3)) {
+    throw new Error(`matmul: unsupported shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  }
+  const batch = ra === 3 ? a.shape[0] : 1;
+  if (rb === 3 && b.shape[0] !== batch) {
+    throw new Error(`matmul: batch sizes of ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ`);
+  }
+  const [a0, a1] = a.shape.slice(-2), [b0, b1] = b.shape.slice(-2);
+  const [m, ka] = transA ? [a1, a0] : [a0, a1];
+  const [kb, n] = transB ? [b1, b0] : [b0, b1];
+  if (ka !== kb) {
+    throw new Error(
+      `matmul: inner sizes differ: ${fmtShape(a.shape)}${transA ? "ᵀ" : ""} and ${fmtShape(b.shape)}${
+        transB ? "ᵀ" : ""
+      }`,
+    );
+  }
+  const s: MatmulShape = { batch, m, n, k: ka, transA, transB };
+  const out = new Tensor(ra === 3 ? [batch, m, n] : [m, n]);
+  const v = chooseMatmulVariant(s);
+  run(v.wgsl(s), [a, b, out], matmulUniforms(s, rb === 2), v.workgroups(s), `matmul_${v.name}`);
+  return out;
+}
+
+/**
+ * C = op(A) · op(B) with A [M, K] or [batch, M, K] and B [K, N] or [batch, K, N] (transposes swap the last
+ * two axes). A 2-D B is shared by every batch; its gradient is then summed over the batch by folding the
+ * batch into the rows.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+  const transA = opts.transA ?? false, transB = opts.transB ?? false;
+  const c = matmulRaw(a, b, transA, transB);
+  return record(c, [a, b], (g) => {
+    let da: Tensor | null = null, db: Tensor | null = null;
+    if (a.requiresGrad) {
+      da = transA ? matmulRaw(b, g, transB, true) : matmulRaw(g, b, false, !transB);
+    }
+    if (b.requiresGrad) {
+      if (b.shape.length === 2 && a.shape.length === 3) {
+        if (transA) throw new Error("matmul: a shared B with transposed batched A has no gradient path");
+        const a2 = a.view([a.shape[0] * a.shape[1], a.shape[2]]);
+        const g2 = g.view([g.shape[0] * g.shape[1], g.shape[2]]);
+        db = transB ? matmulRaw(g2, a2, true, false) : matmulRaw(a2, g2, true, false);
+        a2.dispose();
+        g2.dispose();
+      } else {
+        db = transB ? matmulRaw(g, a, true, transA) : matmulRaw(a, g, !transA, false);
+      }
+    }
+    return [da, db];
+  });
+}
+
+// ---- attention pieces, normalisation, dropout ----------------------------------------------------------
+
+/**
+ * Softmax over the last axis of `x * scale`. With `mask` ([batch, cols], 1 = keep), rows are grouped into
+ * `x.size / cols / batch` rows per mask row, and masked columns are set to the f32 minimum first.
+ */
+export function softmax(x: Tensor, opts: { scale?: number; mask?: Tensor } = {}): Tensor {
+  const cols = x.shape.at(-1)!;
+  const rows = x.size / cols;
+  const scaleBy = opts.scale ?? 1;
+  let rowsPerMask = rows;
+  if (opts.mask) {
+    const m = opts.mask;
+    if (m.shape.at(-1) !== cols || rows % (m.size / cols) !== 0) {
+      throw new Error(`softmax: mask ${fmtShape(m.shape)} does not fit scores ${fmtShape(x.shape)}`);
+    }
+    rowsPerMask = rows / (m.size / cols);
+  }
+  const y = new Tensor(x.shape);
+  const u = [rows, cols, rowsPerMask, f32(scaleBy)];
+  run(softmaxKernel(!!opts.mask), opts.mask ? [x, opts.mask, y] : [x, y], u, grid(rows), "softmax");
+  return record(y, [x], (g) => {
+    const dx = new Tensor(x.shape);
+    run(softmaxBackwardKernel(), [y, g, dx], u, grid(rows), "softmax_backward");
+    return [dx];
+  });
+}
+
+/** Layer norm over the last axis with affine gamma/beta (biased variance, as PyTorch). */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  const cols = x.shape.at(-1)!;
+  if (gamma.size !== cols || beta.size !== cols) {
+    throw new Error(
+      `layerNorm: gamma ${fmtShape(gamma.shape)} / beta ${fmtShape(beta.shape)} do not fit ${
+        fmtShape(x.shape)
+      }`,
+    );
+  }
+  const rows = x.size / cols;
+  const y = new Tensor(x.shape);
+  const stats = new Tensor([rows, 2]);
+  run(layerNormKernel(), [x, gamma, beta, y, stats], [rows, cols, f32(eps)], grid(rows), "layer_norm");
+  return record(y, [x, gamma, beta], (g) => {
+    let dx: Tensor | null = null, dGamma: Tensor | null = null, dBeta: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = new Tensor(x.shape);
+      run(
+        layerNormBackwardKernel(),
+        [x, gamma, stats, g, dx],
+        [rows, cols],
+        grid(rows),
+        "layer_norm_backward",
+      );
+    }
+    if (gamma.requiresGrad) {
+      const terms = new Tensor([rows, cols]);
+      run(
+        layerNormGammaTermsKernel(),
+        [x, stats, g, terms],
+        [x.size, cols],
+        linear(x.size),
+        "layer_norm_gamma",
+      );
+      dGamma = sumRowsRaw(terms).view(gamma.shape);
+      terms.dispose();
+    }
+    if (beta.requiresGrad) dBeta = sumRowsRaw(g.view([rows, cols])).view(beta.shape);
+    return [dx, dGamma, dBeta];
+  });
+}
+
+/**
+ * Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1-p). The mask
+ * comes from a counter-based hash of (seed, index), so the backward pass and a rerun with the same seed
+ * see the same mask.
+ */
+export function dropout(x: Tensor, p: number, seed: number): Tensor {
+  if (p <= 0) return x;
+  if (p >= 1) throw new Error(`dropout: probability must be below 1, got ${p}`);
+  const threshold = Math.min(0xffffffff, Math.round(p * 2 ** 32));
+  const u = [x.size, seed >>> 0, threshold, f32(1 / (1 - p))];
+  const apply = (src: Tensor) => {
+    const out = new Tensor(src.shape);
+    run(dropoutKernel(), [src, out], u, linear(src.size), "dropout");
+    return out;
+  };
+  return record(apply(x), [x], (g) => [apply(g)]);
+}
+
+// ---- embedding, layout, loss ---------------------------------------------------------------------------
+
+/**
+ * Rows of `table` ([vocab, dim]) for each id. `ids` stay on the host too, to build the backward pass's
+ * deterministic grouping. The `paddingIdx` row gets no gradient (PyTorch's padding_idx).
+ */
+export function embedding(
+  ids: Int32Array,
+  idsShape: readonly number[],
+  table: Tensor,
+  paddingIdx?: number,
+): Tensor {
+  const [vocab, dim] = table.shape;
+  for (const id of ids) {
+    if (!(id >= 0 && id < vocab)) throw new Error(`embedding: id ${id} outside the table's ${vocab} rows`);
+  }
+  const idsT = Tensor.fromArray(ids, [ids.length], { dtype: "i32" });
+  const y = new Tensor([...idsShape, dim]);
+  run(embeddingKernel(), [idsT, table, y], [y.size, dim], linear(y.size), "embedding");
+  idsT.dispose();
+  return record(y, [table], (g) => {
+    // Group positions by id on the host, in increasing position order.
+    const order = Array.from(ids.keys()).filter((i) => ids[i] !== paddingIdx);
+    order.sort((x, y) => ids[x] - ids[y] || x - y);
+    const uniq: number[] = [], offs: number[] = [];
+    order.forEach((pos, k) => {
+      if (k === 0 || ids[pos] !== ids[order[k - 1]]) {
+        uniq.push(ids[pos]);
+        offs.push(k);
+      }
+    });
+    offs.push(order.length);
+    const dTable = zeros(table.shape);
+    if (uniq.length > 0) {
+      const tensors = [
+        Tensor.fromArray(uniq, [uniq.length], { dtype: "i32" }),
+        Tensor.fromArray(offs, [offs.length], { dtype: "i32" }),
+        Tensor.fromArray(order, [order.length], { dtype: "i32" }),
+      ];
+      const n = uniq.length * dim;
+      run(embeddingBackwardKernel(), [...tensors, g, dTable], [n, dim], linear(n), "embedding_backward");
+      tensors.forEach((t) => t.dispose());
+    }
+    return [dTable];
+  });
+}
+
+/** A differentiable reshape (a view of the same storage). */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const resolved = [...shape];
+  const infer = resolved.indexOf(-1);
+  if (infer >= 0) resolved[infer] = x.size / -resolved.reduce((a, b) => a * b, 1);
+  const y = x.view(resolved);
+  return record(y, [x], (g) => [g.view(x.shape)]);
+}
+
+function permuteRaw(x: Tensor, perm: number[]): Tensor {
+  const rank = x.shape.length;
+  if (perm.length !== rank || [...perm].sort().some((p, i) => p !== i) || rank > 4) {
+    throw new Error(`permute: [${perm}] is not a permutation of ${fmtShape(x.shape)}`);
+  }
+  const strides = x.shape.map((_, i) => x.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const outShape = perm.map((p) => x.shape[p]);
+  const pad = 4 - rank;
+  const o = [...Array(pad).fill(1), ...outShape];
+  const s = [...Array(pad).fill(0), ...perm.map((p) => strides[p])];
+  const y = new Tensor(outShape);
+  run(permuteKernel(), [x, y], [y.size, o[1], o[2], o[3], ...s], linear(y.size), "permute");
+  return y;
+}
+
+/** Reorders axes: output axis i is input axis perm[i]. */
+export function permute(x: Tensor, perm: number[]): Tensor {
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  return record(permuteRaw(x, perm), [x], (g) => [permuteRaw(g, inverse)]);
+}
+
+/** x[..., start:start+length, ...] along `axis`. */
+export function slice(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const len = x.shape[axis];
+  if (start < 0 || length < 1 || start + length > len) {
+    throw new Error(`slice: [${start}, ${start + length}) outside axis ${axis} of ${fmtShape(x.shape)}`);
+  }
+  const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const u = (n: number) => [n, len, inner, start, length];
+  const outShape = x.shape.map((d, i) => (i === axis ? length : d));
+  const y = new Tensor(outShape);
+  run(sliceKernel(false), [x, y], u(y.size), linear(y.size), "slice");
+  return record(y, [x], (g) => {
+    const dx = new Tensor(x.shape);
+    run(sliceKernel(true), [g, dx], u(dx.size), linear(dx.size), "slice_backward");
+    return [dx];
+  });
+}
+
+/** Mean cross-entropy of logits [batch, classes] against integer labels [batch]. */
+export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
+  const [rows, classes] = logits.shape;
+  if (logits.shape.length !== 2 || labels.size !== rows || labels.dtype !== "i32") {
+    throw new Error(
+      `crossEntropy: logits ${fmtShape(logits.shape)} and labels ${fmtShape(labels.shape)} do not match`,
+    );
+  }
+  const perRow = new Tensor([rows]);
+  run(crossEntropyKernel(), [logits, labels, perRow], [rows, classes], linear(rows), "cross_entropy");
+  const rowLoss = record(perRow, [logits], (g) => {
+    const dx = new Tensor(logits.shape);
+    run(
+      crossEntropyBackwardKernel(),
+      [logits, labels, g, dx],
+      [rows, classes],
+      linear(logits.size),
+      "ce_backward",
+    );
+    return [dx];
+  });
+  return mean(rowLoss);
+}

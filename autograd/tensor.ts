@@ -1,0 +1,217 @@
+/**
+ * Tensors and the autograd core. A tensor is a shape over pooled GPU storage (f32, or i32 for ids);
+ * storage is reference-counted so reshapes are free views. Lifetime is explicit: `dispose()`, or
+ * `tidy(fn)` which disposes everything created inside `fn` except what it returns or `keep`s.
+ * Ops record a node (parents + backward closure); `backward()` walks them in reverse topological order.
+ */
+import { gpu } from "./runtime.ts";
+
+export type DType = "f32" | "i32";
+
+class Storage {
+  refs = 1;
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+}
+
+interface Node {
+  parents: Tensor[];
+  /** Gradients for each parent (null where a parent needs none), given the output's gradient. */
+  backward: (grad: Tensor) => (Tensor | null)[];
+}
+
+export function shapeSize(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export const fmtShape = (shape: readonly number[]): string => `[${shape.join(", ")}]`;
+
+const scopes: Set<Tensor>[] = [];
+let gradEnabled = true;
+
+export class Tensor {
+  readonly size: number;
+  grad: Tensor | null = null;
+  node: Node | null = null;
+  private storage: Storage | null;
+
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: DType = "f32",
+    storage?: Storage,
+    public requiresGrad = false,
+  ) {
+    this.size = shapeSize(shape);
+    if (storage) {
+      storage.refs++;
+      this.storage = storage;
+    } else {
+      const bytes = Math.max(4, this.size * 4);
+      this.storage = new Storage(gpu().pool.acquire(bytes), bytes);
+      this.storage.refs = 1;
+    }
+    scopes.at(-1)?.add(this);
+  }
+
+  get buffer(): GPUBuffer {
+    if (!this.storage) throw new Error(`use of a disposed tensor ${fmtShape(this.shape)}`);
+    return this.storage.buffer;
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  /** The binding a kernel sees: this tensor's elements. */
+  get binding() {
+    return { buffer: this.buffer, bytes: Math.max(4, this.size * 4) };
+  }
+
+  /** A view with another shape over the same storage. */
+  view(shape: readonly number[]): Tensor {
+    if (shapeSize(shape) !== this.size) {
+      throw new Error(`cannot reshape ${fmtShape(this.shape)} to ${fmtShape(shape)}`);
+    }
+    return new Tensor(shape, this.dtype, this.storage ?? undefined);
+  }
+
+  dispose(): void {
+    const s = this.storage;
+    if (!s) return;
+    this.storage = null;
+    this.node = null;
+    if (--s.refs === 0) gpu().pool.release(s.buffer);
+  }
+
+  static fromArray(
+    data: ArrayLike<number>,
+    shape: readonly number[],
+    opts: { dtype?: DType; requiresGrad?: boolean } = {},
+  ): Tensor {
+    const dtype = opts.dtype ?? "f32";
+    if (data.length !== shapeSize(shape)) {
+      throw new Error(`data of length ${data.length} does not fit shape ${fmtShape(shape)}`);
+    }
+    const t = new Tensor(shape, dtype, undefined, opts.requiresGrad ?? false);
+    const typed = dtype === "f32"
+      ? (data instanceof Float32Array ? data : Float32Array.from(data))
+      : (data instanceof Int32Array ? data : Int32Array.from(data));
+    gpu().upload(t.buffer, typed);
+    return t;
+  }
+
+  async toArray(): Promise<Float32Array> {
+    return new Float32Array(await gpu().read(this.buffer, this.size * 4));
+  }
+
+  async toInt32Array(): Promise<Int32Array> {
+    return new Int32Array(await gpu().read(this.buffer, this.size * 4));
+  }
+
+  async item(): Promise<number> {
+    return (await this.toArray())[0];
+  }
+
+  /** Reverse-mode autodiff from this scalar; gradients accumulate into leaves' `.grad`. */
+  backward(): void {
+    if (this.size !== 1) throw new Error(`backward() needs a scalar, got ${fmtShape(this.shape)}`);
+    const order: Tensor[] = [];
+    const seen = new Set<Tensor>();
+    const visit = (t: Tensor) => {
+      if (seen.has(t)) return;
+      seen.add(t);
+      for (const p of t.node?.parents ?? []) if (p.requiresGrad) visit(p);
+      order.push(t);
+    };
+    visit(this);
+    const grads = new Map<Tensor, Tensor>([[this, fill(this.shape, 1)]]);
+    for (const t of order.reverse()) {
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        // A leaf: its gradient outlives the scope that computed it.
+        keep(g);
+        if (t.grad) {
+          accumulate(t.grad, g);
+          g.dispose();
+        } else t.grad = g;
+        continue;
+      }
+      const node = t.node;
+      const parentGrads = noGrad(() => node.backward(g));
+      g.dispose();
+      t.node.parents.forEach((p, i) => {
+        const pg = parentGrads[i];
+        if (!pg || !p.requiresGrad) {
+          pg?.dispose();
+          return;
+        }
+        const prev = grads.get(p);
+        if (prev) {
+          accumulate(prev, pg);
+          pg.dispose();
+        } else grads.set(p, pg);
+      });
+    }
+  }
+}
+
+/** Hooks filled in by ops.ts (kept here so the core has no import cycle). */
+export const coreOps = {
+  fill: null as unknown as (shape: readonly number[], value: number) => Tensor,
+  accumulate: null as unknown as (dst: Tensor, src: Tensor) => void,
+};
+const fill = (shape: readonly number[], value: number) => coreOps.fill(shape, value);
+const accumulate = (dst: Tensor, src: Tensor) => coreOps.accumulate(dst, src);
+
+/** Marks an op output: records its node when any parent needs a gradient and grad mode is on. */
+export function record(out: Tensor, parents: Tensor[], backward: Node["backward"]): Tensor {
+  if (gradEnabled && parents.some((p) => p.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { parents, backward };
+  }
+  return out;
+}
+
+/** Runs `fn` without recording the tape (evaluation). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Removes tensors from every open scope, so `tidy` will not dispose them. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+type Tensors = Tensor | Tensor[] | Record<string, Tensor> | void | undefined;
+
+/** Runs `fn`, then disposes every tensor it created except those it returns (they move to the outer scope). */
+export function tidy<T extends Tensors>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const kept = new Set<Tensor>(
+    result instanceof Tensor
+      ? [result]
+      : Array.isArray(result)
+      ? result
+      : result
+      ? Object.values(result)
+      : [],
+  );
+  for (const t of scope) if (!kept.has(t)) t.dispose();
+  for (const t of kept) scopes.at(-1)?.add(t);
+  return result;
+}

@@ -1,0 +1,115 @@
+/** Element-wise kernels: unary maps, binary ops with row broadcasting, in-place accumulation. */
+import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
+
+/**
+ * erf in f32 (Abramowitz & Stegun 7.1.26 has 1.5e-7 absolute error, WGSL has no erf). We use the
+ * more accurate erfc from Numerical Recipes (fractional error < 1.2e-7 everywhere).
+ */
+export const ERF_WGSL = `
+fn erf_approx(x: f32) -> f32 {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+    t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(r - 1.0, 1.0 - r, x >= 0.0);
+}`;
+
+export type UnaryOp = "scale" | "relu" | "gelu" | "exp" | "square" | "sqrt" | "neg";
+const UNARY: Record<UnaryOp, string> = {
+  scale: "x * p.s",
+  relu: "max(x, 0.0)",
+  gelu: "0.5 * x * (1.0 + erf_approx(x * 0.70710678118654752))",
+  exp: "exp(x)",
+  square: "x * x",
+  sqrt: "sqrt(x)",
+  neg: "-x",
+};
+
+export function unaryKernel(op: UnaryOp): string {
+  return `${bindings([["X", "read"], ["Y", "read_write"]], "n: u32, s: f32")}
+${op === "gelu" ? ERF_WGSL : ""}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  let x = X[i];
+  Y[i] = ${UNARY[op]};
+}`;
+}
+
+/** dx = g * f'(x) for the activations. */
+export function activationBackwardKernel(op: "relu" | "gelu"): string {
+  const d = op === "relu"
+    ? "select(0.0, 1.0, x > 0.0)"
+    // d/dx [x Φ(x)] = Φ(x) + x φ(x)
+    : "0.5 * (1.0 + erf_approx(x * 0.70710678118654752)) + x * 0.39894228040143268 * exp(-0.5 * x * x)";
+  return `${bindings([["X", "read"], ["G", "read"], ["DX", "read_write"]], "n: u32")}
+${op === "gelu" ? ERF_WGSL : ""}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  let x = X[i];
+  DX[i] = G[i] * (${d});
+}`;
+}
+
+export type BinaryOp = "add" | "sub" | "mul" | "div";
+const BINARY: Record<BinaryOp, string> = { add: "a + b", sub: "a - b", mul: "a * b", div: "a / b" };
+
+/** c = a op b, where b has `nb` elements and repeats along a's leading axes (a bias row, or a scalar). */
+export function binaryKernel(op: BinaryOp): string {
+  return `${bindings([["A", "read"], ["B", "read"], ["C", "read_write"]], "n: u32, nb: u32")}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  let a = A[i];
+  let b = B[i % p.nb];
+  C[i] = ${BINARY[op]};
+}`;
+}
+
+/** dst += src, in place (gradient accumulation). */
+export function accumulateKernel(): string {
+  return `${bindings([["dst", "read_write"], ["src", "read"]], "n: u32")}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  dst[i] = dst[i] + src[i];
+}`;
+}
+
+export function fillKernel(): string {
+  return `${bindings([["y", "read_write"]], "n: u32, v: f32")}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  y[i] = p.v;
+}`;
+}
+
+/** y = x * keep / (1 - prob), keep drawn from a counter-based hash of (seed, index): backward replays it. */
+export function dropoutKernel(): string {
+  return `${bindings([["x", "read"], ["y", "read_write"]], "n: u32, seed: u32, threshold: u32, scale: f32")}
+${HASH_WGSL}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  let keep = hash2(p.seed, i) >= p.threshold;
+  y[i] = select(0.0, x[i] * p.scale, keep);
+}`;
+}
+
+/** A counter-based RNG (a PCG-style integer hash): the same (seed, index) always gives the same bits. */
+export const HASH_WGSL = `
+fn pcg(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+fn hash2(seed: u32, i: u32) -> u32 { return pcg(pcg(seed) ^ pcg(i + 0x9e3779b9u)); }`;

@@ -1,0 +1,93 @@
+/** Layer norm over the last axis (biased variance, as PyTorch), one workgroup per row. */
+import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
+
+const T = 64;
+const REDUCE = `
+  red[lid.x] = acc;
+  workgroupBarrier();
+  for (var s = ${T / 2}u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
+    workgroupBarrier();
+  }
+  total = red[0];
+  workgroupBarrier();`;
+const HEAD = `
+var<workgroup> red: array<f32, ${T}>;
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(num_workgroups) nwg: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var total: f32;
+  let n = f32(p.cols);`;
+
+/** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */
+export function layerNormKernel(): string {
+  return `${
+    bindings(
+      [["X", "read"], ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], ["STATS", "read_write"]],
+      "rows: u32, cols: u32, eps: f32",
+    )
+  }
+${HEAD}
+  var acc = 0.0;
+  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += X[base + c]; }
+  ${REDUCE}
+  let mean = total / n;
+  acc = 0.0;
+  for (var c = lid.x; c < p.cols; c += ${T}u) { let d = X[base + c] - mean; acc += d * d; }
+  {
+    ${REDUCE}
+    let rstd = inverseSqrt(total / n + p.eps);
+    for (var c = lid.x; c < p.cols; c += ${T}u) {
+      Y[base + c] = (X[base + c] - mean) * rstd * GAMMA[c] + BETA[c];
+    }
+    if (lid.x == 0u) { STATS[2u * row] = mean; STATS[2u * row + 1u] = rstd; }
+  }
+}`;
+}
+
+/** dx = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)). */
+export function layerNormBackwardKernel(): string {
+  return `${
+    bindings(
+      [["X", "read"], ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
+      "rows: u32, cols: u32",
+    )
+  }
+${HEAD}
+  let mean = STATS[2u * row];
+  let rstd = STATS[2u * row + 1u];
+  var acc = 0.0;
+  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += G[base + c] * GAMMA[c]; }
+  ${REDUCE}
+  let a = total / n;
+  acc = 0.0;
+  for (var c = lid.x; c < p.cols; c += ${T}u) {
+    acc += G[base + c] * GAMMA[c] * (X[base + c] - mean) * rstd;
+  }
+  {
+    ${REDUCE}
+    let b = total / n;
+    for (var c = lid.x; c < p.cols; c += ${T}u) {
+      let xhat = (X[base + c] - mean) * rstd;
+      DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
+    }
+  }
+}`;
+}
+
+/** T = g * xhat, whose column sums are gamma's gradient. */
+export function layerNormGammaTermsKernel(): string {
+  return `${
+    bindings([["X", "read"], ["STATS", "read"], ["G", "read"], ["T", "read_write"]], "n: u32, cols: u32")
+  }
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  let row = i / p.cols;
+  T[i] = G[i] * (X[i] - STATS[2u * row]) * STATS[2u * row + 1u];
+}`;
+}
