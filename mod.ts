@@ -1,1 +1,24 @@
-export {};
+/**
+ * distilbert-webgpu: fine-tune DistilBERT for IMDB sentiment on WebGPU, with our own tensors, autograd and
+ * WGSL kernels. This module is the public API; `tasks/` are thin command-line wrappers around it.
+ */
+export * from "./autograd/mod.ts";
+export { type Batch, DistilBertClassifier } from "./model/distilbert.ts";
+export * from "./model/config.ts";
+export * from "./model/params.ts";
+export * from "./model/safetensors.ts";
+export * from "./model/checkpoint.ts";
+export { BertTokenizer } from "./data/tokenizer.ts";
+export { loadTokenizedSplit } from "./data/token_cache.ts";
+export { readImdbParquet } from "./data/imdb.ts";
+export { resolveImdbSplit, resolveImdbSplitOrSample } from "./data/imdb_source.ts";
+export { hubFile } from "./data/hub.ts";
+export { PRETRAINED_DEFAULTS, SCRATCH_DEFAULTS, type TrainConfig } from "./train/config.ts";
+export { parseTrainArgs, trainHelp } from "./train/flags.ts";
+export { runTrainJob } from "./train/job.ts";
+export { predictRows, Trainer } from "./train/trainer.ts";
+export { AdamW } from "./train/optimizer.ts";
+export { classificationMetrics } from "./train/metrics.ts";
+export { adapterInfo } from "./autograd/info.ts";
+export { modelInfo } from "./train/model_source.ts";
+export { evalJob, exportJob, predictJob } from "./train/inference.ts";

@@ -203,18 +203,22 @@ export function setMatmulVariant(name: string | null): void {
   variantOverride = name;
 }
 
-/** Picks the kernel for a shape: an override, else the first tuned variant that supports it. */
-export let chooseMatmulVariant = (s: MatmulShape): MatmulVariant => {
+/** The automatic choice: the first variant after the reference that supports a shape, until autotuned. */
+let matmulChooser = (s: MatmulShape): MatmulVariant =>
+  MATMUL_VARIANTS.slice(1).find((v) => v.supports(s)) ?? MATMUL_VARIANTS[0];
+
+/** Picks the kernel for a shape: an override (which wins over any installed chooser), else the chooser. */
+export function chooseMatmulVariant(s: MatmulShape): MatmulVariant {
   if (variantOverride) {
     const v = MATMUL_VARIANTS.find((v) => v.name === variantOverride);
     if (!v) throw new Error(`unknown matmul variant ${variantOverride}`);
     return v;
   }
-  return MATMUL_VARIANTS.slice(1).find((v) => v.supports(s)) ?? MATMUL_VARIANTS[0];
-};
+  return matmulChooser(s);
+}
 /** Lets the autotuner install its choice. */
 export function setMatmulChooser(fn: (s: MatmulShape) => MatmulVariant): void {
-  chooseMatmulVariant = fn;
+  matmulChooser = fn;
 }
 
 function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {

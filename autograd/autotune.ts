@@ -1,0 +1,306 @@
+/**
+ * Matmul autotuning: per adapter and shape bucket, time every variant that supports the shape and keep the
+ * fastest. Ops dispatch synchronously, so tuning happens up front: `await autotuneMatmul(shapes)` once
+ * before training (with `matmulShapesFor(...)`), which installs a chooser that reads the tuned table and
+ * falls back to a heuristic for shapes it has not seen. Choices are cached in memory and on disk
+ * ($XDG_CACHE_HOME or ~/.cache, distilbert-webgpu/matmul-autotune.json), keyed by adapter and bucket.
+ * `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone is installed).
+ */
+import { gpu } from "./runtime.ts";
+import { fill, setMatmulChooser } from "./ops.ts";
+import { Tensor } from "./tensor.ts";
+import { MATMUL_VARIANTS, type MatmulShape, matmulUniforms, type MatmulVariant } from "../kernels/matmul.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+
+/** Bumped when variants change meaning, so stale cached choices are not reused. */
+const CACHE_VERSION = 2;
+/** Problems below this many FLOPs are not worth timing: the heuristic picks. */
+const MIN_TUNE_FLOPS = 1e6;
+
+export const flopsOf = (s: MatmulShape) => 2 * s.batch * s.m * s.n * s.k;
+
+export interface TrainShapeConfig {
+  batch: number;
+  seq: number;
+  dim: number;
+  hidden: number;
+  heads: number;
+  /** Not needed for the shapes (every layer has the same ones); kept so a model config can be passed. */
+  layers?: number;
+}
+
+/** Forward and backward matmul shapes of one DistilBERT train step (Linear: x [rows, in] · Wᵀ, W [out, in]). */
+export function matmulShapesFor(c: TrainShapeConfig): MatmulShape[] {
+  const tokens = c.batch * c.seq, bh = c.batch * c.heads, dh = c.dim / c.heads;
+  const out: MatmulShape[] = [];
+  const linear = (rows: number, inF: number, outF: number) => {
+    out.push({ batch: 1, m: rows, n: outF, k: inF, transA: false, transB: true }); // y = x·Wᵀ
+    out.push({ batch: 1, m: rows, n: inF, k: outF, transA: false, transB: false }); // dx = dy·W
+    out.push({ batch: 1, m: outF, n: inF, k: rows, transA: true, transB: false }); // dW = dyᵀ·x
+  };
+  linear(tokens, c.dim, c.dim); // q, k, v, out_lin
+  linear(tokens, c.dim, c.hidden); // ffn.lin1
+  linear(tokens, c.hidden, c.dim); // ffn.lin2
+  linear(c.batch, c.dim, c.dim); // pre_classifier
+  // scores = q·kᵀ; d(q) = g·k; d(k) = gᵀ·q
+  out.push({ batch: bh, m: c.seq, n: c.seq, k: dh, transA: false, transB: true });
+  out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: false, transB: false });
+  out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: true, transB: false });
+  // ctx = p·v; d(p) = g·vᵀ; d(v) = pᵀ·g  (the same shapes as above)
+  return dedupe(out);
+}
+
+function dedupe(shapes: MatmulShape[]): MatmulShape[] {
+  const seen = new Map<string, MatmulShape>();
+  for (const s of shapes) seen.set(exactKey(s), s);
+  return [...seen.values()];
+}
+
+const exactKey = (s: MatmulShape) =>
+  `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
+
+const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+/** Shapes in one bucket behave alike: same transposes and alignments, sizes within a power of two. */
+export function shapeBucket(s: MatmulShape): string {
+  const align = [s.m, s.n, s.k].map((d) => (d % 4 === 0 ? "4" : "1")).join("");
+  return `${s.transA ? "T" : "N"}${s.transB ? "T" : "N"} b${pow2(s.batch)} m${pow2(s.m)} n${pow2(s.n)} ` +
+    `k${pow2(s.k)} a${align}`;
+}
+
+// ---- the adapter and the heuristic ---------------------------------------------------------------------
+
+/** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP). */
+export function isCpuAdapter(): boolean {
+  const s = gpu().summary;
+  return s.isFallback || /llvmpipe|lavapipe|swiftshader|softpipe|warp|\bcpu\b/i.test(
+    `${s.description} ${s.vendor} ${s.architecture}`,
+  );
+}
+
+function adapterKey(): string {
+  const s = gpu().summary;
+  const names = MATMUL_VARIANTS.map((v) => v.name).join(",");
+  return `${s.description} | ${s.vendor} | ${s.architecture} | v${CACHE_VERSION} ${names}`;
+}
+
+const byName = (name: string) => MATMUL_VARIANTS.find((v) => v.name === name);
+
+/** The untuned choice. On CPU drivers big register blocks win; on GPUs the workgroup-memory tiled kernel. */
+export function heuristicVariant(s: MatmulShape, cpu = isCpuAdapter()): MatmulVariant {
+  // Lanes along m where A is transposed (its vec4 loads then serve four rows) or n is too narrow for a
+  // 128-column workgroup; along n otherwise.
+  const prefs = !cpu ? ["tiled64"] : s.transA || s.n < 128 ? ["rb16x16m", "rb8x8"] : ["rb16x16", "rb8x8"];
+  for (const name of prefs) {
+    const v = byName(name);
+    if (v?.supports(s)) return v;
+  }
+  return MATMUL_VARIANTS[0];
+}
+
+// ---- the tuned table -----------------------------------------------------------------------------------
+
+/** bucket → variant name, for this process's adapter. */
+const table = new Map<string, string>();
+let tableAdapter: string | null = null;
+
+function cachePath(): string | null {
+  try {
+    const base = Deno.env.get("XDG_CACHE_HOME") ||
+      (Deno.env.get("HOME") ? `${Deno.env.get("HOME")}/.cache` : null);
+    return base ? `${base}/distilbert-webgpu/matmul-autotune.json` : null;
+  } catch {
+    return null; // no env permission
+  }
+}
+
+interface CacheFile {
+  version: number;
+  adapters: Record<string, Record<string, string>>;
+}
+
+async function readCache(path: string | null): Promise<CacheFile> {
+  const empty = { version: CACHE_VERSION, adapters: {} };
+  if (!path) return empty;
+  try {
+    const data = JSON.parse(await Deno.readTextFile(path)) as CacheFile;
+    return data.version === CACHE_VERSION && typeof data.adapters === "object" ? data : empty;
+  } catch {
+    return empty; // missing, unreadable or corrupt: retune
+  }
+}
+
+async function writeCache(path: string | null, cache: CacheFile): Promise<void> {
+  if (!path) return;
+  try {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await writeFileAtomic(path, JSON.stringify(cache, null, 1) + "\n");
+  } catch (err) {
+    console.error(`matmul autotune: could not write ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The installed chooser: the tuned choice for the shape's bucket, else the heuristic. */
+export function tunedVariant(s: MatmulShape): MatmulVariant {
+  const name = table.get(shapeBucket(s));
+  const v = name ? byName(name) : undefined;
+  return v && v.supports(s) ? v : heuristicVariant(s);
+}
+
+/** The tuned table (bucket → variant name), for reports. */
+export function tunedChoices(): Map<string, string> {
+  return new Map(table);
+}
+
+// ---- timing --------------------------------------------------------------------------------------------
+
+/** A smaller shape with the same k, n and transposes (batch, then m, cut) for timing slow adapters. */
+export function proxyShape(s: MatmulShape, maxFlops: number): MatmulShape {
+  const p = { ...s };
+  while (flopsOf(p) > maxFlops && p.batch > 1) p.batch = Math.ceil(p.batch / 2);
+  while (flopsOf(p) > maxFlops && p.m > 256) p.m = Math.max(256, Math.ceil(p.m / 2 / 16) * 16);
+  return p;
+}
+
+export interface TimeOptions {
+  /** Stop timing a variant once this much time went to it (after compile and warm-up). */
+  budgetMs?: number;
+  /** Runs per submission. */
+  reps?: number;
+}
+
+/**
+ * Milliseconds per run of `v` on `s`: one warm-up (compiles the pipeline), then rounds of `reps` runs in
+ * one submission until the budget is spent (at least one round); the fastest round counts. Inputs are zeros (timing only).
+ */
+export async function timeVariant(v: MatmulVariant, s: MatmulShape, opts: TimeOptions = {}): Promise<number> {
+  const budget = opts.budgetMs ?? 50, reps = opts.reps ?? 2;
+  const rt = gpu();
+  const a = fill([s.batch * s.m * s.k], 0), b = fill([s.batch * s.k * s.n], 0);
+  const c = new Tensor([s.batch * s.m * s.n]);
+  const spec = {
+    wgsl: v.wgsl(s),
+    buffers: [a.binding, b.binding, c.binding],
+    uniforms: matmulUniforms(s, false),
+    workgroups: v.workgroups(s),
+    label: `autotune_${v.name}`,
+  };
+  try {
+    rt.dispatch(spec);
+    await rt.sync();
+    let best = Infinity, spent = 0;
+    do {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) rt.dispatch(spec);
+      await rt.sync();
+      const ms = performance.now() - t0;
+      spent += ms;
+      best = Math.min(best, ms / reps);
+    } while (spent < budget);
+    return best;
+  } finally {
+    a.dispose();
+    b.dispose();
+    c.dispose();
+  }
+}
+
+export interface AutotuneOptions {
+  /** Timing budget per variant and shape, ms. */
+  budgetMs?: number;
+  /** Ignore cached choices and retune. */
+  force?: boolean;
+  /** Progress lines (default: silent). */
+  log?: (line: string) => void;
+}
+
+export interface TuneResult {
+  shape: MatmulShape;
+  bucket: string;
+  choice: string;
+  /** ms per run of each variant timed, on `proxy`; empty when the choice came from cache or heuristic. */
+  timings: Record<string, number>;
+  proxy?: MatmulShape;
+  source: "tuned" | "cache" | "heuristic";
+}
+
+/** Tunes `shapes` (cached choices are reused) and installs the tuned chooser. */
+export async function autotuneMatmul(
+  shapes: MatmulShape[],
+  opts: AutotuneOptions = {},
+): Promise<TuneResult[]> {
+  const log = opts.log ?? (() => {});
+  const key = adapterKey();
+  if (tableAdapter !== key) {
+    table.clear();
+    tableAdapter = key;
+  }
+  setMatmulChooser(tunedVariant);
+  let disabled = false;
+  try {
+    disabled = Deno.env.get("DISTILBERT_AUTOTUNE") === "0";
+  } catch { /* no env permission: tune */ }
+  const results: TuneResult[] = [];
+  if (disabled) {
+    log("matmul autotune: disabled by DISTILBERT_AUTOTUNE=0 (heuristic choice)");
+    return results;
+  }
+  const path = cachePath();
+  const cache = await readCache(path);
+  const cached = cache.adapters[key] ?? {};
+  const cpu = isCpuAdapter();
+  // CPU drivers run ~10-40 GFLOP/s: time a proxy of ≤ 0.4 GFLOP (m ≥ 256); GPUs can afford the real shape.
+  const maxFlops = cpu ? 4e8 : 2e10;
+  let changed = false;
+  const done = new Set<string>();
+  for (const s of dedupe(shapes)) {
+    const bucket = shapeBucket(s);
+    if (done.has(bucket)) continue;
+    done.add(bucket);
+    const hit = opts.force ? undefined : cached[bucket];
+    if (hit && byName(hit)?.supports(s)) {
+      table.set(bucket, hit);
+      results.push({ shape: s, bucket, choice: hit, timings: {}, source: "cache" });
+      continue;
+    }
+    if (flopsOf(s) < MIN_TUNE_FLOPS) {
+      results.push({
+        shape: s,
+        bucket,
+        choice: heuristicVariant(s, cpu).name,
+        timings: {},
+        source: "heuristic",
+      });
+      continue;
+    }
+    const proxy = proxyShape(s, maxFlops);
+    // The tiled kernel is ~10x slower on CPU drivers (barriers are coroutine switches): not worth timing.
+    const candidates = MATMUL_VARIANTS.filter((v) => v.supports(proxy) && !(cpu && v.name === "tiled64"));
+    const timings: Record<string, number> = {};
+    for (const v of candidates) timings[v.name] = await timeVariant(v, proxy, { budgetMs: opts.budgetMs });
+    // The heuristic's pick keeps the shape unless another is clearly (10%) faster: timings on a shared
+    // CPU are noisy, and a stable choice is worth more than a coin flip between near-equals.
+    const fastest = Object.entries(timings).sort((x, y) => x[1] - y[1])[0][0];
+    const fallback = heuristicVariant(s, cpu).name;
+    const choice = timings[fallback] !== undefined && timings[fallback] <= 1.1 * timings[fastest]
+      ? fallback
+      : fastest;
+    table.set(bucket, choice);
+    cached[bucket] = choice;
+    changed = true;
+    const rate = (name: string) => (flopsOf(proxy) / timings[name] / 1e6).toFixed(1);
+    log(
+      `matmul autotune ${bucket}: ${choice} (${
+        Object.keys(timings).map((n) => `${n} ${rate(n)}`).join(", ")
+      } GFLOP/s)`,
+    );
+    results.push({ shape: s, bucket, choice, timings, proxy, source: "tuned" });
+  }
+  if (changed) {
+    // Re-read so a concurrent tuner's other buckets are kept.
+    const latest = await readCache(path);
+    latest.adapters[key] = { ...(latest.adapters[key] ?? {}), ...cached };
+    await writeCache(path, latest);
+  }
+  return results;
+}

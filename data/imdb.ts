@@ -1,0 +1,216 @@
+/**
+ * IMDB reviews from Hugging Face `stanfordnlp/imdb` Parquet files (`text` string, `label` int64), with schema
+ * and label checks, and seeded class-balanced subsampling.
+ */
+import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
+import { UserError } from "../util/errors.ts";
+
+export const IMDB_SPLITS = ["train", "test", "unsupervised"] as const;
+export type ImdbSplitName = typeof IMDB_SPLITS[number];
+
+export interface ImdbData {
+  path: string;
+  texts: string[];
+  /** 0 = negative, 1 = positive; -1 = unlabelled (the `unsupervised` split only). */
+  labels: Int32Array;
+  labelled: boolean;
+}
+
+export interface ReadImdbOptions {
+  /** Whether every label must be 0 or 1. Default: true unless the file name starts with "unsupervised". */
+  labelled?: boolean;
+}
+
+export function isImdbSplit(name: string): name is ImdbSplitName {
+  return (IMDB_SPLITS as readonly string[]).includes(name);
+}
+
+/** Reads a whole IMDB Parquet file. Bad input (missing, not Parquet, wrong schema or labels) is a UserError. */
+export async function readImdbParquet(path: string, opts: ReadImdbOptions = {}): Promise<ImdbData> {
+  const buffer = await readParquetBytes(path);
+  let metadata;
+  try {
+    metadata = parquetMetadata(buffer);
+  } catch (err) {
+    throw new UserError(`${path}: not a readable Parquet file (${firstLine(err)})`);
+  }
+  checkImdbSchema(metadata, path);
+  const rowCount = Number(metadata.num_rows);
+  const texts: string[] = new Array(rowCount);
+  const rawLabels: unknown[] = new Array(rowCount);
+  const decoder = new TextDecoder();
+  try {
+    await parquetRead({
+      file: buffer,
+      metadata,
+      columns: ["text", "label"],
+      onChunk: ({ columnName, columnData, rowStart }) => {
+        if (columnName === "text") {
+          for (let i = 0; i < columnData.length; i++) {
+            const v = columnData[i];
+            // A null review is read as an empty one; bytes without a UTF8 annotation are decoded here.
+            texts[rowStart + i] = v == null
+              ? ""
+              : typeof v === "string"
+              ? v
+              : decoder.decode(v as Uint8Array);
+          }
+        } else {
+          for (let i = 0; i < columnData.length; i++) rawLabels[rowStart + i] = columnData[i];
+        }
+      },
+    });
+  } catch (err) {
+    throw new UserError(`${path}: corrupt Parquet data (${firstLine(err)})`);
+  }
+  const labelled = opts.labelled ?? !basename(path).startsWith("unsupervised");
+  const labels = new Int32Array(rowCount);
+  for (let i = 0; i < rowCount; i++) {
+    const v = rawLabels[i];
+    const label = typeof v === "bigint" ? Number(v) : typeof v === "number" ? v : NaN;
+    const ok = labelled ? label === 0 || label === 1 : label === -1 || label === 0 || label === 1;
+    if (!ok) {
+      const shown = v === undefined || v === null ? "null" : String(v);
+      const allowed = labelled ? "0 or 1" : "-1, 0 or 1";
+      throw new UserError(`${path}: column "label": row ${i} has label ${shown}, expected ${allowed}`);
+    }
+    labels[i] = label;
+  }
+  for (let i = 0; i < rowCount; i++) texts[i] ??= "";
+  return { path, texts, labels, labelled };
+}
+
+type ParquetMetadata = ReturnType<typeof parquetMetadata>;
+
+/** `text` must be a top-level BYTE_ARRAY (string) column and `label` a top-level integer column. */
+export function checkImdbSchema(metadata: ParquetMetadata, path: string): void {
+  const columns = new Map(parquetSchema(metadata).children.map((c) => [c.element.name, c]));
+  const text = columns.get("text");
+  const label = columns.get("label");
+  const have = [...columns.keys()].join(", ");
+  if (!text) throw new UserError(`${path}: no column "text" (columns: ${have})`);
+  if (!label) throw new UserError(`${path}: no column "label" (columns: ${have})`);
+  const t = text.element;
+  if (t.type !== "BYTE_ARRAY" || t.repetition_type === "REPEATED" || text.children.length > 0) {
+    throw new UserError(
+      `${path}: column "text" has type ${describeType(t)}, expected string (BYTE_ARRAY UTF8)`,
+    );
+  }
+  const l = label.element;
+  if (
+    (l.type !== "INT64" && l.type !== "INT32") || l.repetition_type === "REPEATED" ||
+    label.children.length > 0
+  ) {
+    throw new UserError(`${path}: column "label" has type ${describeType(l)}, expected int64`);
+  }
+}
+
+function describeType(e: { type?: string; converted_type?: string; repetition_type?: string }): string {
+  const base = e.type ?? "group";
+  const annotated = e.converted_type ? `${base} ${e.converted_type}` : base;
+  return e.repetition_type === "REPEATED" ? `repeated ${annotated}` : annotated;
+}
+
+/** The file's bytes, after checking that it exists and carries Parquet's `PAR1` magic at both ends. */
+async function readParquetBytes(path: string): Promise<ArrayBuffer> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: file not found`);
+    if (err instanceof Deno.errors.IsADirectory) {
+      throw new UserError(`${path}: is a directory, not a Parquet file`);
+    }
+    if (err instanceof Deno.errors.PermissionDenied) throw new UserError(`${path}: permission denied`);
+    throw err;
+  }
+  const magic = (at: number) =>
+    bytes[at] === 0x50 && bytes[at + 1] === 0x41 && bytes[at + 2] === 0x52 && bytes[at + 3] === 0x31;
+  if (bytes.length < 12 || !magic(0) || !magic(bytes.length - 4)) {
+    throw new UserError(`${path}: not a Parquet file (no PAR1 magic bytes)`);
+  }
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+export interface SelectRowsOptions {
+  /** Seeded class-balanced random pick (default true); false takes the first n rows in file order. */
+  shuffle?: boolean;
+  seed?: number;
+}
+
+/**
+ * Row indices to train or evaluate on. With shuffle (default): `n` rows split as evenly as the classes allow
+ * (a class short of its share is topped up from the others), in a seeded random order. Without: rows 0..n-1.
+ * `n` undefined means every row.
+ */
+export function selectRows(labels: Int32Array, n?: number, opts: SelectRowsOptions = {}): Int32Array {
+  const total = labels.length;
+  const count = n ?? total;
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`selectRows: bad count ${n}`);
+  if (count > total) throw new UserError(`asked for ${count} samples but the split has only ${total} rows`);
+  if (opts.shuffle === false) return Int32Array.from({ length: count }, (_, i) => i);
+
+  const random = mulberry32(opts.seed ?? 42);
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < total; i++) {
+    const rows = byClass.get(labels[i]);
+    if (rows) rows.push(i);
+    else byClass.set(labels[i], [i]);
+  }
+  const classes = [...byClass.keys()].sort((a, b) => a - b).map((k) => byClass.get(k)!);
+  for (const rows of classes) shuffleInPlace(rows, random);
+  // Smallest classes first, so what a short class cannot give is spread over the larger ones.
+  const order = classes.map((rows, i) => ({ rows, i })).sort((a, b) =>
+    a.rows.length - b.rows.length || a.i - b.i
+  );
+  const picked: number[] = [];
+  let remaining = count;
+  for (let k = 0; k < order.length; k++) {
+    const share = Math.ceil(remaining / (order.length - k));
+    const take = Math.min(share, order[k].rows.length);
+    for (let j = 0; j < take; j++) picked.push(order[k].rows[j]);
+    remaining -= take;
+  }
+  shuffleInPlace(picked, random);
+  return Int32Array.from(picked);
+}
+
+/** Counts per label, e.g. to warn that the first N rows of a label-sorted file are all one class. */
+export function labelCounts(labels: ArrayLike<number>, rows?: ArrayLike<number>): Map<number, number> {
+  const counts = new Map<number, number>();
+  const n = rows ? rows.length : labels.length;
+  for (let i = 0; i < n; i++) {
+    const label = labels[rows ? rows[i] : i];
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Small, fast, seedable 32-bit PRNG: the same seed gives the same sample on every platform. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffleInPlace<T>(items: T[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const tmp = items[i];
+    items[i] = items[j];
+    items[j] = tmp;
+  }
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split("\n")[0];
+}

@@ -1,0 +1,206 @@
+/**
+ * Tokenize a split once and keep the ids on disk, so training and evaluation never re-tokenize.
+ *
+ * A cache file is named by a hash of everything its contents depend on (the Parquet file's path, size and
+ * mtime, the vocab's sha256, max_length, the format version), and records the same in its header, which is
+ * checked on load: a stale or damaged cache is rebuilt, never used.
+ *
+ * File layout (little-endian): "DBWTOK01", u32 header byte length, JSON header padded to 4 bytes, then Int32
+ * arrays offsets[n+1], labels[n], rows[n], ids[offsets[n]].
+ */
+import { UserError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { readImdbParquet } from "./imdb.ts";
+import { BertTokenizer, readVocabText } from "./tokenizer.ts";
+
+const MAGIC = "DBWTOK01";
+const FORMAT_VERSION = 1;
+
+export interface TokenizedSplit {
+  /** Every row's ids, `[CLS] ... [SEP]`, back to back. */
+  ids: Int32Array;
+  /** Row i is `ids.subarray(offsets[i], offsets[i + 1])`; length n+1. */
+  offsets: Int32Array;
+  labels: Int32Array;
+  /** Row index in the source Parquet file. */
+  rows: Int32Array;
+}
+
+export interface LoadTokenizedSplitOptions {
+  parquetPath: string;
+  vocabPath: string;
+  maxLength: number;
+  /** Default: `defaultTokenCacheDir()`. */
+  cacheDir?: string;
+}
+
+export interface TokenizedSplitInfo extends TokenizedSplit {
+  cachePath: string;
+  /** True when loaded from an existing cache file, false when tokenized now. */
+  fromCache: boolean;
+  vocabSha256: string;
+}
+
+interface CacheHeader {
+  version: number;
+  parquetPath: string;
+  parquetSize: number;
+  parquetMtimeMs: number;
+  vocabSha256: string;
+  maxLength: number;
+  rowCount: number;
+  idCount: number;
+}
+
+/** `$XDG_CACHE_HOME/distilbert-webgpu/tokenized`, defaulting to `~/.cache/distilbert-webgpu/tokenized`. */
+export function defaultTokenCacheDir(env: { XDG_CACHE_HOME?: string; HOME?: string } = processEnv()): string {
+  const base = env.XDG_CACHE_HOME || `${env.HOME || "."}/.cache`;
+  return `${base}/distilbert-webgpu/tokenized`;
+}
+
+/** Loads the cached ids for this (parquet, vocab, maxLength), tokenizing and caching them first if needed. */
+export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promise<TokenizedSplitInfo> {
+  if (!Number.isInteger(opts.maxLength) || opts.maxLength < 2) {
+    throw new UserError(`max length must be an integer of at least 2, got ${opts.maxLength}`);
+  }
+  const vocabText = await readVocabText(opts.vocabPath);
+  const vocabSha256 = await sha256Hex(new TextEncoder().encode(vocabText));
+  const parquet = await statParquet(opts.parquetPath);
+  const expected: Omit<CacheHeader, "rowCount" | "idCount"> = {
+    version: FORMAT_VERSION,
+    parquetPath: parquet.realPath,
+    parquetSize: parquet.size,
+    parquetMtimeMs: parquet.mtimeMs,
+    vocabSha256,
+    maxLength: opts.maxLength,
+  };
+  const cacheDir = opts.cacheDir ?? defaultTokenCacheDir();
+  const key = (await sha256Hex(new TextEncoder().encode(JSON.stringify(expected)))).slice(0, 32);
+  const cachePath = `${cacheDir}/${key}.bin`;
+
+  const cached = await readCache(cachePath, expected);
+  if (cached) return { ...cached, cachePath, fromCache: true, vocabSha256 };
+
+  const tokenizer = BertTokenizer.fromVocabText(vocabText, opts.vocabPath);
+  const data = await readImdbParquet(opts.parquetPath);
+  const { ids, offsets } = tokenizeTexts(tokenizer, data.texts, opts.maxLength);
+  const split: TokenizedSplit = {
+    ids,
+    offsets,
+    labels: data.labels,
+    rows: Int32Array.from({ length: data.texts.length }, (_, i) => i),
+  };
+  await Deno.mkdir(cacheDir, { recursive: true });
+  await writeFileAtomic(
+    cachePath,
+    encodeCache({ ...expected, rowCount: data.texts.length, idCount: ids.length }, split),
+  );
+  return { ...split, cachePath, fromCache: false, vocabSha256 };
+}
+
+/** Tokenizes every text into one flat id array plus offsets (length n+1). */
+export function tokenizeTexts(
+  tokenizer: BertTokenizer,
+  texts: readonly string[],
+  maxLength: number,
+): { ids: Int32Array; offsets: Int32Array } {
+  const offsets = new Int32Array(texts.length + 1);
+  let ids = new Int32Array(Math.max(1024, texts.length * 128));
+  let used = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const seq = tokenizer.encode(texts[i], { maxLength });
+    if (used + seq.length > ids.length) {
+      const grown = new Int32Array(Math.max(ids.length * 2, used + seq.length));
+      grown.set(ids.subarray(0, used));
+      ids = grown;
+    }
+    ids.set(seq, used);
+    used += seq.length;
+    offsets[i + 1] = used;
+  }
+  return { ids: ids.slice(0, used), offsets };
+}
+
+/** Row i's ids (a view, no copy). */
+export function sequenceAt(split: TokenizedSplit, i: number): Int32Array {
+  return split.ids.subarray(split.offsets[i], split.offsets[i + 1]);
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function encodeCache(header: CacheHeader, split: TokenizedSplit): Uint8Array {
+  let json = JSON.stringify(header);
+  while ((12 + json.length) % 4 !== 0) json += " ";
+  const headerBytes = new TextEncoder().encode(json);
+  const arrays = [split.offsets, split.labels, split.rows, split.ids];
+  const total = 12 + headerBytes.length + arrays.reduce((n, a) => n + a.byteLength, 0);
+  const out = new Uint8Array(total);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(out.buffer).setUint32(8, headerBytes.length, true);
+  out.set(headerBytes, 12);
+  let at = 12 + headerBytes.length;
+  for (const a of arrays) {
+    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+    at += a.byteLength;
+  }
+  return out;
+}
+
+/** The cached split if `path` exists, is intact and matches `expected`; null means "rebuild". */
+async function readCache(
+  path: string,
+  expected: Omit<CacheHeader, "rowCount" | "idCount">,
+): Promise<TokenizedSplit | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) return null;
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  if (12 + headerLength > bytes.length) return null;
+  let header: CacheHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+  } catch {
+    return null;
+  }
+  for (const [k, v] of Object.entries(expected)) {
+    if (header[k as keyof CacheHeader] !== v) return null;
+  }
+  const n = header.rowCount;
+  const lengths = [n + 1, n, n, header.idCount];
+  const body = bytes.length - 12 - headerLength;
+  if (!Number.isInteger(n) || body !== lengths.reduce((a, b) => a + b, 0) * 4) return null;
+  const [offsets, labels, rows, ids] = lengths.map((len, i) => {
+    const start = 12 + headerLength + lengths.slice(0, i).reduce((a, b) => a + b, 0) * 4;
+    return new Int32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + start + len * 4));
+  });
+  if (offsets[n] !== ids.length) return null;
+  return { ids, offsets, labels, rows };
+}
+
+async function statParquet(path: string): Promise<{ realPath: string; size: number; mtimeMs: number }> {
+  try {
+    const realPath = await Deno.realPath(path);
+    const info = await Deno.stat(realPath);
+    if (!info.isFile) throw new UserError(`${path}: is not a file`);
+    return { realPath, size: info.size, mtimeMs: info.mtime?.getTime() ?? 0 };
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: file not found`);
+    throw err;
+  }
+}
+
+function processEnv(): { XDG_CACHE_HOME?: string; HOME?: string } {
+  try {
+    return { XDG_CACHE_HOME: Deno.env.get("XDG_CACHE_HOME"), HOME: Deno.env.get("HOME") };
+  } catch {
+    return {};
+  }
+}

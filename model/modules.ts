@@ -1,0 +1,36 @@
+/** Modules: the layers DistilBERT is built from, each a few ops over named parameters. */
+import { add, dropout, layerNorm, matmul, type Tensor } from "../autograd/mod.ts";
+
+/** A name → parameter lookup; the model owns the tensors. */
+export type Params = (name: string) => Tensor;
+
+/** PyTorch's Linear: y = x · Wᵀ + b, W stored [out, in]; x is [rows, in]. */
+export function linear(p: Params, prefix: string, x: Tensor): Tensor {
+  return add(matmul(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
+}
+
+export function layerNormModule(p: Params, prefix: string, x: Tensor, eps: number): Tensor {
+  return layerNorm(x, p(`${prefix}.weight`), p(`${prefix}.bias`), eps);
+}
+
+/**
+ * Dropout seeds for one forward pass: every call site gets its own stream, derived from the step's seed
+ * and a counter, so a rerun with the same seed replays the same masks.
+ */
+export class DropoutStream {
+  private calls = 0;
+  constructor(private readonly seed: number, readonly training: boolean) {}
+
+  apply(x: Tensor, p: number): Tensor {
+    if (!this.training || p <= 0) return x;
+    return dropout(x, p, mixSeed(this.seed, this.calls++));
+  }
+}
+
+/** A 32-bit integer mix (splitmix-like) of two values. */
+export function mixSeed(a: number, b: number): number {
+  let h = (Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b + 0x7f4a7c15) >>> 0, 0x85ebca77)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}

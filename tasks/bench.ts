@@ -1,0 +1,31 @@
+/**
+ * `deno task bench [matmul|tokenize|train ...]`: benchmarks that print numbers (never timed tests).
+ * With no name, runs them all.
+ */
+import { runMain } from "./_cli.ts";
+import { UserError } from "../util/errors.ts";
+
+const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  matmul: async () => (await import("./bench_matmul.ts")).benchMatmul,
+  tokenize: async () => (await import("./bench_tokenize.ts")).benchTokenize,
+  train: async () => (await import("./bench_train.ts")).benchTrain,
+};
+
+runMain(async () => {
+  const [name, ...rest] = Deno.args;
+  if (name === "--help" || name === "-h") {
+    console.log(`deno task bench [${Object.keys(BENCHES).join("|")}] [flags]   (each takes --help)`);
+    return;
+  }
+  if (name && !name.startsWith("-")) {
+    const load = BENCHES[name];
+    if (!load) {
+      throw new UserError(`bench: unknown benchmark "${name}" (known: ${Object.keys(BENCHES).join(", ")})`);
+    }
+    return await (await load())(rest);
+  }
+  for (const [bench, load] of Object.entries(BENCHES)) {
+    console.log(`\n== ${bench} ==`);
+    await (await load())(Deno.args);
+  }
+});

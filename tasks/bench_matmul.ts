@@ -1,0 +1,147 @@
+/**
+ * `deno task bench matmul`: GFLOP/s (2·M·N·K·batch / time) of every matmul variant on square sizes and on
+ * DistilBERT's training shapes, plus the variant the autotuner picks. Each cell times several runs batched
+ * in one submission, then `await gpu().sync()`; the best of a few rounds counts. Also runnable directly:
+ * `deno run -A tasks/bench_matmul.ts`.
+ */
+import { numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { gpu, initGpu } from "../autograd/runtime.ts";
+import { autotuneMatmul, flopsOf, isCpuAdapter, timeVariant } from "../autograd/autotune.ts";
+import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
+import { UserError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+
+const HELP = `deno task bench matmul [--json FILE] [--variants a,b] [--sizes 256,512,...] [--no-distilbert]
+                        [--batch 8] [--seq 256] [--cell-ms 400]
+
+Prints a table of GFLOP/s: matmul variant × shape, and the variant autotune picks for each shape.
+  --json        also write the results as JSON
+  --variants    only these variants (default: all; ${MATMUL_VARIANTS.map((v) => v.name).join(", ")})
+  --sizes       square sizes, NN (default 256,512,1024,2048)
+  --no-distilbert  skip DistilBERT's shapes (batch·seq tokens, dim 768, hidden 3072, 12 heads)
+  --cell-ms     timing budget per cell (a cell whose single run is longer is timed once)`;
+
+interface Row {
+  label: string;
+  shape: MatmulShape;
+}
+
+function distilbertRows(batch: number, seq: number): Row[] {
+  const t = batch * seq, d = 768, h = 3072, bh = batch * 12, dh = 64;
+  const s = (m: number, n: number, k: number, transA: boolean, transB: boolean, b = 1): MatmulShape => ({
+    batch: b,
+    m,
+    n,
+    k,
+    transA,
+    transB,
+  });
+  return [
+    { label: `x·Wᵀ ${t}x${d}·(${d}x${d})ᵀ`, shape: s(t, d, d, false, true) },
+    { label: `x·Wᵀ ${t}x${d}·(${h}x${d})ᵀ`, shape: s(t, h, d, false, true) },
+    { label: `dY·W ${t}x${d}·${d}x${d}`, shape: s(t, d, d, false, false) },
+    { label: `dY·W ${t}x${h}·${h}x${d}`, shape: s(t, d, h, false, false) },
+    { label: `dYᵀ·X (${t}x${d})ᵀ·${t}x${d}`, shape: s(d, d, t, true, false) },
+    { label: `dYᵀ·X (${t}x${h})ᵀ·${t}x${d}`, shape: s(h, d, t, true, false) },
+    { label: `QKᵀ ${bh}x[${seq}x${dh}]·[${seq}x${dh}]ᵀ`, shape: s(seq, seq, dh, false, true, bh) },
+    { label: `P·V ${bh}x[${seq}x${seq}]·[${seq}x${dh}]`, shape: s(seq, dh, seq, false, false, bh) },
+  ];
+}
+
+export async function benchMatmul(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, {
+    json: { type: "string" },
+    variants: { type: "string" },
+    sizes: { type: "string" },
+    "no-distilbert": { type: "boolean" },
+    batch: { type: "string" },
+    seq: { type: "string" },
+    "cell-ms": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return console.log(HELP);
+  const batch = numberFlag(values.batch, "--batch", { integer: true, positive: true }) ?? 8;
+  const seq = numberFlag(values.seq, "--seq", { integer: true, positive: true }) ?? 256;
+  const cellMs = numberFlag(values["cell-ms"], "--cell-ms", { positive: true }) ?? 400;
+  const sizes = (values.sizes ?? "256,512,1024,2048").split(",").filter((x) => x).map((x) =>
+    numberFlag(x, "--sizes", { integer: true, positive: true })!
+  );
+  let variants = MATMUL_VARIANTS;
+  if (values.variants) {
+    const names = values.variants.split(",");
+    for (const n of names) {
+      if (!MATMUL_VARIANTS.some((v) => v.name === n)) {
+        throw new UserError(
+          `--variants: unknown variant "${n}" (known: ${MATMUL_VARIANTS.map((v) => v.name).join(", ")})`,
+        );
+      }
+    }
+    variants = MATMUL_VARIANTS.filter((v) => names.includes(v.name));
+  }
+
+  const rt = await initGpu();
+  const summary = rt.summary;
+  console.log(
+    `adapter: ${summary.description} (${summary.vendor || "?"}, ${summary.architecture || "?"})` +
+      `${isCpuAdapter() ? " [CPU driver]" : ""}`,
+  );
+  const rows: Row[] = [
+    ...sizes.map((n) => ({
+      label: `${n}³ NN`,
+      shape: { batch: 1, m: n, n, k: n, transA: false, transB: false },
+    })),
+    ...(values["no-distilbert"] ? [] : distilbertRows(batch, seq)),
+  ];
+
+  const picks = await autotuneMatmul(rows.map((r) => r.shape), { force: true });
+  const pickOf = (s: MatmulShape) => picks.find((p) => p.shape === s)?.choice ?? "?";
+
+  // Compile every pipeline up front on tiny shapes (same WGSL as the big ones), so no cell pays for it.
+  for (const r of rows) {
+    const tiny = { ...r.shape, batch: 1, m: 16, n: 16, k: 16 };
+    for (const v of variants) if (v.supports(r.shape)) await timeVariant(v, tiny, { budgetMs: 0, reps: 1 });
+  }
+
+  const results: {
+    label: string;
+    shape: MatmulShape;
+    gflops: Record<string, number | null>;
+    autotune: string;
+  }[] = [];
+  const width = Math.max(...rows.map((r) => r.label.length)) + 2;
+  const colW = Math.max(9, ...variants.map((v) => v.name.length + 2));
+  console.log(
+    "shape".padEnd(width) + variants.map((v) => v.name.padStart(colW)).join("") + "   autotune",
+  );
+  for (const r of rows) {
+    const gflops: Record<string, number | null> = {};
+    for (const v of variants) {
+      if (!v.supports(r.shape)) {
+        gflops[v.name] = null;
+        continue;
+      }
+      // One run first, to size the batch of runs so a cell takes about cellMs.
+      const single = await timeVariant(v, r.shape, { budgetMs: 0, reps: 1 });
+      const reps = Math.max(1, Math.min(16, Math.floor(cellMs / 2 / single)));
+      const ms = single * reps * 2 > cellMs * 4
+        ? single
+        : Math.min(single, await timeVariant(v, r.shape, { budgetMs: cellMs, reps }));
+      gflops[v.name] = flopsOf(r.shape) / ms / 1e6;
+    }
+    const pick = pickOf(r.shape);
+    results.push({ label: r.label, shape: r.shape, gflops, autotune: pick });
+    const cells = variants.map((v) => {
+      const g = gflops[v.name];
+      return (g === null ? "-" : g.toFixed(1)).padStart(colW);
+    });
+    console.log(r.label.padEnd(width) + cells.join("") + `   ${pick}`);
+  }
+  if (gpu().takeErrors().length) throw new Error("WebGPU errors during the benchmark");
+  if (values.json) {
+    const out = { adapter: summary, date: new Date().toISOString(), unit: "GFLOP/s", results };
+    await writeFileAtomic(values.json, JSON.stringify(out, null, 2) + "\n");
+    console.log(`wrote ${values.json}`);
+  }
+}
+
+if (import.meta.main) runMain(() => benchMatmul(Deno.args));

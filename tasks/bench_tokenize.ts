@@ -1,0 +1,65 @@
+/**
+ * `deno task bench tokenize`: single-threaded tokenizer throughput over a whole IMDB split (default: the
+ * 25,000-review train split), with the Parquet read timed separately. A benchmark, not a test.
+ */
+import { numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { UserError } from "../util/errors.ts";
+import { isImdbSplit, readImdbParquet } from "../data/imdb.ts";
+import { resolveImdbSplit } from "../data/imdb_source.ts";
+import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
+import { sharedDir } from "../util/fs.ts";
+
+const HELP = `deno task bench tokenize [flags]
+
+  --data DIR|FILE   Parquet file or folder (default: ../shared/data/imdb if present, else the HF cache/download)
+  --split NAME      train | test | unsupervised (default train)
+  --max-length N    default 512
+  --vocab FILE      default the bundled distilbert-base-uncased vocab
+  --repeat N        timed passes, each with a fresh tokenizer (cold word cache); default 3
+  -h, --help        this help`;
+
+export async function benchTokenize(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, {
+    data: { type: "string" },
+    split: { type: "string", default: "train" },
+    "max-length": { type: "string" },
+    vocab: { type: "string" },
+    repeat: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const maxLength = numberFlag(values["max-length"], "--max-length", { integer: true, min: 2 }) ?? 512;
+  const repeat = numberFlag(values.repeat, "--repeat", { integer: true, positive: true }) ?? 3;
+  const split = values.split;
+  if (!isImdbSplit(split)) throw new UserError(`--split: "${split}" is not one of train, test, unsupervised`);
+  const shared = sharedDir();
+  const data = values.data ?? (shared ? `${shared}data/imdb` : undefined);
+  const { path } = await resolveImdbSplit(split, { data });
+  const vocabText = await Deno.readTextFile(values.vocab ?? bundledVocabPath());
+
+  let started = performance.now();
+  const { texts } = await readImdbParquet(path);
+  const readSeconds = (performance.now() - started) / 1000;
+  const chars = texts.reduce((n, t) => n + t.length, 0);
+  console.log(`tokenize bench: ${texts.length} reviews (${(chars / 1e6).toFixed(1)} M chars) from ${path}`);
+  console.log(`parquet read: ${readSeconds.toFixed(2)} s`);
+
+  for (let pass = 1; pass <= repeat; pass++) {
+    // A fresh tokenizer per pass, so every pass pays for filling the word cache, as a real run does.
+    const tokenizer = BertTokenizer.fromVocabText(vocabText);
+    started = performance.now();
+    let tokens = 0;
+    for (const text of texts) tokens += tokenizer.encode(text, { maxLength }).length;
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `pass ${pass}: ${seconds.toFixed(2)} s, ${(texts.length / seconds).toFixed(0)} reviews/s, ${
+        (tokens / seconds / 1e6).toFixed(2)
+      } M tokens/s (${tokens} tokens, max_length ${maxLength}, single-threaded)`,
+    );
+  }
+}
+
+if (import.meta.main) runMain(() => benchTokenize(Deno.args));

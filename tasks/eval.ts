@@ -1,0 +1,45 @@
+/** `deno task eval --model DIR`: accuracy, precision, recall, F1 and the confusion matrix (metrics.json). */
+import { numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { evalJob } from "../mod.ts";
+import { UserError } from "../util/errors.ts";
+
+const HELP = `deno task eval --model DIR|HUB_ID [flags]
+
+  --model DIR          a trained classifier (a run's output or checkpoint-<step>, or an exported dir)
+  --data DIR|FILE      IMDB-layout folder or a Parquet file with text and label [default: IMDB via HF cache]
+  --split NAME         train | test [default: test]
+  --samples N          class-balanced sample, 0 = all rows [default: 0]
+  --max-length N       tokens per review [default: 512]
+  --batch-size N       reviews per batch [default: 32]
+  --seed N             sampling seed [default: 42]
+  --output FILE        where metrics.json goes [default: <model dir>/metrics.json]
+  --predictions FILE   also write one JSON line per review (row, label, predicted, logits, prob_positive)`;
+
+runMain(async () => {
+  const { values: v } = parseFlags(Deno.args, {
+    model: { type: "string" },
+    data: { type: "string" },
+    split: { type: "string", default: "test" },
+    samples: { type: "string" },
+    "max-length": { type: "string" },
+    "batch-size": { type: "string" },
+    seed: { type: "string" },
+    output: { type: "string" },
+    predictions: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) return console.log(HELP);
+  if (!v.model) throw new UserError("--model is required (see --help)");
+  const metrics = await evalJob({
+    model: v.model,
+    data: v.data,
+    split: v.split!,
+    samples: numberFlag(v.samples, "--samples", { integer: true, min: 0 }) ?? 0,
+    maxLength: numberFlag(v["max-length"], "--max-length", { integer: true, min: 2 }) ?? 512,
+    batchSize: numberFlag(v["batch-size"], "--batch-size", { integer: true, positive: true }) ?? 32,
+    seed: numberFlag(v.seed, "--seed", { integer: true }) ?? 42,
+    output: v.output,
+    predictions: v.predictions,
+  });
+  console.log(JSON.stringify(metrics, null, 2));
+});

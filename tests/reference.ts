@@ -1,0 +1,92 @@
+/** Float64 CPU references of the ops, for the tests. */
+
+export function refMatmul(
+  a: Float64Array,
+  b: Float64Array,
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+  tA: boolean,
+  tB: boolean,
+  shareB = false,
+) {
+  const c = new Float64Array(batch * m * n);
+  for (let z = 0; z < batch; z++) {
+    const ao = z * m * k, bo = shareB ? 0 : z * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          s += a[ao + (tA ? q * m + i : i * k + q)] * b[bo + (tB ? j * k + q : q * n + j)];
+        }
+        c[z * m * n + i * n + j] = s;
+      }
+    }
+  }
+  return c;
+}
+
+export const map = (f: (x: number) => number) => ([x]: Float64Array[]) => x.map(f);
+export const zip = (f: (a: number, b: number) => number) => ([a, b]: Float64Array[]) =>
+  a.map((v, i) => f(v, b[i % b.length]));
+
+export function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.28-like series is not accurate enough; use a high-precision series/continued fraction.
+  const t = Math.abs(x);
+  if (t < 3) {
+    let sum = t, term = t;
+    for (let n = 1; n < 100; n++) {
+      term *= -t * t / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc asymptotic continued fraction for large |x|
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = n / 2 / (t + f);
+  return Math.sign(x) * (1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f));
+}
+
+export function refSoftmax(x: Float64Array, rows: number, cols: number, scale: number, mask?: Float64Array) {
+  const y = new Float64Array(x.length);
+  const rowsPerMask = mask ? rows / (mask.length / cols) : rows;
+  for (let r = 0; r < rows; r++) {
+    const s = Array.from({ length: cols }, (_, c) => {
+      const keep = !mask || mask[Math.floor(r / rowsPerMask) * cols + c] > 0.5;
+      return keep ? x[r * cols + c] * scale : -3.4028234663852886e38;
+    });
+    const m = Math.max(...s);
+    const e = s.map((v) => Math.exp(v - m));
+    const z = e.reduce((a, b) => a + b, 0);
+    e.forEach((v, c) => (y[r * cols + c] = v / z));
+  }
+  return y;
+}
+
+export function refLayerNorm(x: Float64Array, g: Float64Array, b: Float64Array, eps: number) {
+  const cols = g.length, y = new Float64Array(x.length);
+  for (let r = 0; r < x.length / cols; r++) {
+    const row = x.subarray(r * cols, (r + 1) * cols);
+    const mean = row.reduce((a, v) => a + v, 0) / cols;
+    const v = row.reduce((a, x) => a + (x - mean) ** 2, 0) / cols;
+    for (let c = 0; c < cols; c++) y[r * cols + c] = (row[c] - mean) / Math.sqrt(v + eps) * g[c] + b[c];
+  }
+  return y;
+}
+
+export function refPermute(x: Float64Array, shape: number[], perm: number[]) {
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const out = perm.map((p) => shape[p]);
+  const y = new Float64Array(x.length);
+  const idx = new Array(out.length).fill(0);
+  for (let i = 0; i < y.length; i++) {
+    let r = i;
+    for (let d = out.length - 1; d >= 0; d--) {
+      idx[d] = r % out[d];
+      r = Math.floor(r / out[d]);
+    }
+    y[i] = x[idx.reduce((s, v, d) => s + v * strides[perm[d]], 0)];
+  }
+  return y;
+}

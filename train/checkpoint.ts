@@ -1,0 +1,134 @@
+/**
+ * Training checkpoints: `checkpoint-<step>/` holds the model as an HF directory (model.safetensors,
+ * config.json, tokenizer files) plus what resuming needs (optimizer moments, trainer state with the data
+ * position and RNG seed, the run's settings). Written atomically: a crash never leaves a partial one.
+ */
+import { join } from "node:path";
+import { keep, Tensor } from "../autograd/mod.ts";
+import type { DistilBertClassifier } from "../model/distilbert.ts";
+import { hfConfigJson } from "../model/config.ts";
+import { type HostTensor, readSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import { UserError } from "../util/errors.ts";
+import { exists, writeDirAtomic } from "../util/fs.ts";
+import type { AdamW } from "./optimizer.ts";
+import type { TrainConfig } from "./config.ts";
+import type { StepLog, TrainerState } from "./trainer.ts";
+
+export const TRAINER_STATE = "trainer_state.json";
+export const OPTIMIZER_FILE = "optimizer.safetensors";
+export const TRAINING_ARGS = "training_args.json";
+
+/** Settings that fix the data order and batch contents: a resumed run must use the same. */
+export const ORDER_KEYS = [
+  "data",
+  "trainSamples",
+  "maxLength",
+  "batchSize",
+  "gradAccum",
+  "seed",
+  "shuffle",
+] as const satisfies readonly (keyof TrainConfig)[];
+
+export interface SavedState {
+  trainer: TrainerState;
+  optimizerStep: number;
+  trainRows: number;
+  logHistory: unknown[];
+}
+
+export async function saveCheckpoint(
+  dir: string,
+  parts: {
+    model: DistilBertClassifier;
+    optimizer: AdamW;
+    state: TrainerState;
+    cfg: TrainConfig;
+    trainRows: number;
+    logHistory: unknown[];
+    tokenizerDir: string;
+  },
+): Promise<void> {
+  const { model, optimizer } = parts;
+  const weights = await model.toHost();
+  const moments = new Map<string, HostTensor>();
+  for (const [name, t] of optimizer.m) moments.set(`exp_avg.${name}`, hostOf(t, await t.toArray()));
+  for (const [name, t] of optimizer.v) moments.set(`exp_avg_sq.${name}`, hostOf(t, await t.toArray()));
+  await writeDirAtomic(dir, async (tmp) => {
+    await writeSafetensors(join(tmp, "model.safetensors"), weights);
+    await writeSafetensors(join(tmp, OPTIMIZER_FILE), moments, { step: String(optimizer.step) });
+    await Deno.writeTextFile(
+      join(tmp, "config.json"),
+      JSON.stringify(hfConfigJson(model.config), null, 2) + "\n",
+    );
+    for (const f of ["vocab.txt", "tokenizer_config.json"]) {
+      if (await exists(join(parts.tokenizerDir, f))) {
+        await Deno.copyFile(join(parts.tokenizerDir, f), join(tmp, f));
+      }
+    }
+    const saved: SavedState = {
+      trainer: parts.state,
+      optimizerStep: optimizer.step,
+      trainRows: parts.trainRows,
+      logHistory: parts.logHistory,
+    };
+    await Deno.writeTextFile(join(tmp, TRAINER_STATE), JSON.stringify(saved, null, 1) + "\n");
+    await Deno.writeTextFile(join(tmp, TRAINING_ARGS), JSON.stringify(parts.cfg, null, 2) + "\n");
+  });
+}
+
+const hostOf = (t: Tensor, data: Float32Array): HostTensor => ({ dtype: "F32", shape: [...t.shape], data });
+
+/** Reads a checkpoint's resume state, checking it against this run's settings. */
+export async function readResumeState(dir: string, cfg: TrainConfig, trainRows: number): Promise<SavedState> {
+  let saved: SavedState, args: TrainConfig;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(join(dir, TRAINER_STATE)));
+    args = JSON.parse(await Deno.readTextFile(join(dir, TRAINING_ARGS)));
+  } catch (err) {
+    const what = err instanceof Deno.errors.NotFound
+      ? "is not a training checkpoint (no trainer state)"
+      : "has a corrupt trainer state";
+    throw new UserError(`--resume ${dir}: ${what}`);
+  }
+  if (typeof saved?.trainer?.step !== "number" || typeof saved.optimizerStep !== "number") {
+    throw new UserError(`--resume ${dir}: corrupt ${TRAINER_STATE} (no step)`);
+  }
+  for (const key of ORDER_KEYS) {
+    if (JSON.stringify(args[key]) !== JSON.stringify(cfg[key])) {
+      throw new UserError(
+        `--resume ${dir}: the checkpoint was trained with ${key} = ${
+          JSON.stringify(args[key])
+        }, this run has ${JSON.stringify(cfg[key])}`,
+      );
+    }
+  }
+  if (saved.trainRows !== trainRows) {
+    throw new UserError(
+      `--resume ${dir}: the checkpoint saw ${saved.trainRows} training rows, this run has ${trainRows}`,
+    );
+  }
+  return saved;
+}
+
+/** Restores AdamW's moments and step from a checkpoint. */
+export async function loadOptimizerState(dir: string, optimizer: AdamW, step: number): Promise<void> {
+  const path = join(dir, OPTIMIZER_FILE);
+  const { tensors } = await readSafetensors(path);
+  for (const [prefix, table] of [["exp_avg", optimizer.m], ["exp_avg_sq", optimizer.v]] as const) {
+    for (const [name, t] of table) {
+      const host = tensors.get(`${prefix}.${name}`);
+      if (!host || host.shape.join(",") !== t.shape.join(",")) {
+        throw new UserError(`--resume ${path}: ${prefix}.${name} is missing or has the wrong shape`);
+      }
+      const fresh = keep(Tensor.fromArray(host.data as Float32Array, t.shape));
+      t.dispose();
+      table.set(name, fresh);
+    }
+  }
+  optimizer.step = step;
+}
+
+/** The log lines (JSONL) up to a step, for a resumed run's log. */
+export function historyUpTo(history: unknown[], step: number): unknown[] {
+  return history.filter((h) => (h as StepLog).step <= step);
+}

@@ -1,0 +1,171 @@
+/**
+ * The train task's flags: kebab-case, Hugging Face's names where they exist, each mapped onto one
+ * TrainConfig field. `--help` prints them with the defaults from config.ts.
+ */
+import { UserError } from "../util/errors.ts";
+import { PRETRAINED_DEFAULTS, SCRATCH_DEFAULTS, type TrainConfig } from "./config.ts";
+
+type Kind = "string" | "int" | "number" | "prob";
+interface FlagSpec {
+  key: keyof TrainConfig;
+  kind: Kind;
+  help: string;
+  /** Must be > 0 (else >= 0). */
+  positive?: boolean;
+}
+
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
+  "model": { key: "model", kind: "string", help: "model directory or Hugging Face id" },
+  "preset": {
+    key: "model",
+    kind: "string",
+    help: "tiny | small | base, trained from scratch (sets --init scratch)",
+  },
+  "init": { key: "init", kind: "string", help: "pretrained | scratch" },
+  "data": {
+    key: "data",
+    kind: "string",
+    help: "training data: a folder with plain_text/*.parquet or a Parquet file",
+  },
+  "eval-data": {
+    key: "evalData",
+    kind: "string",
+    help: "evaluation data (default: the test split beside --data)",
+  },
+  "train-samples": { key: "trainSamples", kind: "int", help: "class-balanced training sample, 0 = all rows" },
+  "eval-samples": { key: "evalSamples", kind: "int", help: "class-balanced evaluation sample, 0 = all rows" },
+  "max-length": {
+    key: "maxLength",
+    kind: "int",
+    help: "tokens per review, [CLS] and [SEP] included",
+    positive: true,
+  },
+  "batch-size": { key: "batchSize", kind: "int", help: "reviews per micro-batch", positive: true },
+  "eval-batch-size": {
+    key: "evalBatchSize",
+    kind: "int",
+    help: "reviews per evaluation batch",
+    positive: true,
+  },
+  "grad-accum": { key: "gradAccum", kind: "int", help: "micro-batches per optimizer step", positive: true },
+  "lr": { key: "lr", kind: "number", help: "peak learning rate (AdamW)", positive: true },
+  "weight-decay": {
+    key: "weightDecay",
+    kind: "number",
+    help: "decoupled weight decay (not on biases, LayerNorm)",
+  },
+  "warmup-steps": { key: "warmupSteps", kind: "int", help: "linear warmup steps (overrides --warmup-ratio)" },
+  "warmup-ratio": { key: "warmupRatio", kind: "prob", help: "linear warmup as a fraction of all steps" },
+  "max-grad-norm": { key: "maxGradNorm", kind: "number", help: "global gradient-norm clip, 0 = off" },
+  "epochs": { key: "epochs", kind: "number", help: "passes over the training data", positive: true },
+  "max-steps": { key: "maxSteps", kind: "int", help: "optimizer steps; overrides --epochs when > 0" },
+  "dropout": { key: "dropout", kind: "prob", help: "overrides every dropout of the config (0 = off)" },
+  "seed": { key: "seed", kind: "int", help: "seed for sampling, shuffling, dropout and init" },
+  "output": { key: "output", kind: "string", help: "run directory: checkpoints, log, metrics, report" },
+  "resume": { key: "resume", kind: "string", help: "continue from a checkpoint directory" },
+  "log": { key: "log", kind: "string", help: "JSONL log file (default <output>/log.jsonl)" },
+  "eval-every": { key: "evalEvery", kind: "int", help: "also evaluate every N steps (0 = epoch ends only)" },
+  "save-steps": {
+    key: "saveEvery",
+    kind: "int",
+    help: "also checkpoint every N steps (0 = epoch ends only)",
+  },
+  "metric-for-best-model": {
+    key: "metricForBestModel",
+    kind: "string",
+    help: "metric that picks the best checkpoint",
+  },
+  "early-stopping-patience": {
+    key: "earlyStoppingPatience",
+    kind: "int",
+    help: "stop after N evals without gain (0 = off)",
+  },
+};
+
+export const BOOLEAN_FLAGS = {
+  "no-shuffle": "batches are consecutive rows in file order; --train-samples N takes the first N rows",
+  "overwrite-output-dir": "allow an --output that already holds checkpoints",
+  "help": "this text",
+};
+
+function parseValue(flag: string, spec: FlagSpec, raw: string): string | number {
+  if (spec.kind === "string") return raw;
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n)) throw new UserError(`--${flag}: "${raw}" is not a number`);
+  if (spec.kind === "int" && !Number.isInteger(n)) {
+    throw new UserError(`--${flag}: "${raw}" is not an integer`);
+  }
+  if (spec.kind === "prob" && (n < 0 || n >= 1)) {
+    throw new UserError(`--${flag}: must be in [0, 1), got ${raw}`);
+  }
+  if (spec.positive && n <= 0) throw new UserError(`--${flag}: must be positive, got ${raw}`);
+  if (n < 0) throw new UserError(`--${flag}: must not be negative, got ${raw}`);
+  return n;
+}
+
+/** The config for these args, and the names of the TrainConfig fields the user set explicitly. */
+export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Set<string>; help: boolean } {
+  const values: Record<string, unknown> = {};
+  const explicit = new Set<string>();
+  let help = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("--")) {
+      throw new UserError(`unexpected argument "${arg}" (flags start with --; see --help)`);
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (name in BOOLEAN_FLAGS) {
+      if (eq >= 0) throw new UserError(`--${name} takes no value`);
+      if (name === "help") help = true;
+      else if (name === "no-shuffle") values.shuffle = false, explicit.add("shuffle");
+      else explicit.add("overwrite");
+      continue;
+    }
+    const spec = TRAIN_FLAGS[name];
+    if (!spec) throw new UserError(`unknown flag --${name} (see --help)`);
+    const raw = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+    if (raw === undefined) throw new UserError(`--${name} needs a value`);
+    values[spec.key] = parseValue(name, spec, raw);
+    explicit.add(spec.key);
+    if (name === "preset") values.init = "scratch", explicit.add("init");
+  }
+  if (values.init !== undefined && values.init !== "pretrained" && values.init !== "scratch") {
+    throw new UserError(`--init: must be pretrained or scratch, got ${values.init}`);
+  }
+  const base: TrainConfig = values.init === "scratch"
+    ? { ...PRETRAINED_DEFAULTS, ...SCRATCH_DEFAULTS }
+    : { ...PRETRAINED_DEFAULTS };
+  const cfg = { ...base, ...values } as TrainConfig;
+  if (!explicit.has("output")) {
+    cfg.output = `runs/${
+      new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-")
+    }`;
+  }
+  return { cfg, explicit, help };
+}
+
+export function trainHelp(): string {
+  const lines = [
+    "deno task train [flags]",
+    "",
+    "Fine-tunes DistilBERT on IMDB sentiment (defaults: HF's guide for the pretrained model).",
+    "",
+  ];
+  const show = (v: unknown) => (v === null ? "none" : JSON.stringify(v));
+  for (const [flag, spec] of Object.entries(TRAIN_FLAGS)) {
+    const d = PRETRAINED_DEFAULTS[spec.key];
+    const s = SCRATCH_DEFAULTS[spec.key];
+    const def = flag === "output"
+      ? "runs/<date-time>"
+      : show(d) + (s !== undefined && flag !== "preset" ? ` (scratch: ${show(s)})` : "");
+    lines.push(`  --${flag.padEnd(24)} ${spec.help} [default: ${def}]`);
+  }
+  for (const [flag, help] of Object.entries(BOOLEAN_FLAGS)) lines.push(`  --${flag.padEnd(24)} ${help}`);
+  lines.push(
+    "",
+    "With no --model and no reachable distilbert-base-uncased weights (local dir, HF cache or download), it",
+    "says so and trains the tiny preset from scratch on the bundled sample, recording init: scratch.",
+  );
+  return lines.join("\n");
+}

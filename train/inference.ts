@@ -1,0 +1,156 @@
+/** The jobs around a trained model: `eval` (metrics.json, predictions), `predict` (texts) and `export`. */
+import { join } from "node:path";
+import { initGpu } from "../autograd/mod.ts";
+import { DistilBertClassifier } from "../model/distilbert.ts";
+import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
+import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
+import { type ImdbSplitName, isImdbSplit } from "../data/imdb.ts";
+import { BertTokenizer } from "../data/tokenizer.ts";
+import { UserError } from "../util/errors.ts";
+import { exists, writeFileAtomic } from "../util/fs.ts";
+import { classificationMetrics, softmax2 } from "./metrics.ts";
+import { predictRows } from "./trainer.ts";
+import { loadRows } from "./data_source.ts";
+import { bundledTokenizerDir } from "./data_source.ts";
+import { resolveModelDir } from "./model_source.ts";
+
+/** A trained classifier on the GPU, with the vocab that goes with it. */
+async function loadTrained(spec: string) {
+  const dir = await resolveModelDir(spec);
+  if (!(await exists(join(dir, "model.safetensors")))) {
+    throw new UserError(`--model ${spec}: no model.safetensors in ${dir}`);
+  }
+  const loaded = await loadClassifierCheckpoint(dir);
+  if (loaded.newlyInitialized.length > 0) {
+    console.error(
+      `note: ${spec} has no trained classification head (${loaded.newlyInitialized.join(", ")} are random)`,
+    );
+  }
+  await initGpu();
+  const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+  const tokenizerDir = (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir();
+  return { dir, model, vocabPath: join(tokenizerDir, "vocab.txt"), tokenizerDir, loaded };
+}
+
+export interface EvalOptions {
+  model: string;
+  data?: string;
+  split: string;
+  samples: number;
+  maxLength: number;
+  batchSize: number;
+  seed: number;
+  /** metrics.json path; default `<model dir>/metrics.json` for a local model, else ./metrics.json. */
+  output?: string;
+  predictions?: string;
+}
+
+export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> {
+  if (!isImdbSplit(o.split)) {
+    throw new UserError(`--split: must be train, test or unsupervised, got ${o.split}`);
+  }
+  const split = o.split as ImdbSplitName;
+  const { dir, model, vocabPath } = await loadTrained(o.model);
+  const path = o.data !== undefined
+    ? await findSplitInData(o.data, split)
+    : (await resolveImdbSplitOrSample(split)).path;
+  const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
+  const rows = await loadRows(path, vocabPath, {
+    maxLength,
+    samples: o.samples,
+    seed: o.seed,
+    shuffle: true,
+    flag: "--samples",
+    strict: true,
+  });
+  const t0 = performance.now();
+  const r = await predictRows(model, rows, o.batchSize);
+  const seconds = (performance.now() - t0) / 1000;
+  const metrics = {
+    ...classificationMetrics(r.labels, r.predictions, { sum: r.lossSum, count: r.labels.length }),
+    eval_runtime: seconds,
+    eval_samples_per_second: r.labels.length / seconds,
+    model: o.model,
+    data: path,
+    max_length: maxLength,
+  };
+  const out = o.output ?? ((await exists(o.model)) ? join(dir, "metrics.json") : "metrics.json");
+  if (o.predictions) {
+    const lines: string[] = [];
+    for (let i = 0; i < r.labels.length; i++) {
+      const [l0, l1] = [r.logits[2 * i], r.logits[2 * i + 1]];
+      lines.push(JSON.stringify({
+        row: rows.rows?.[i] ?? i,
+        label: r.labels[i],
+        predicted: r.predictions[i],
+        logits: [l0, l1],
+        prob_positive: softmax2(l0, l1),
+      }));
+    }
+    await writeFileAtomic(o.predictions, lines.join("\n") + "\n");
+  }
+  await writeFileAtomic(out, JSON.stringify(metrics, null, 2) + "\n");
+  model.dispose();
+  return { ...metrics, metrics_file: out };
+}
+
+export interface Prediction {
+  text: string;
+  label: string;
+  prob_positive: number;
+  logits: [number, number];
+}
+
+export async function predictJob(
+  o: { model: string; texts: string[]; maxLength: number; batchSize: number },
+): Promise<Prediction[]> {
+  const { model, vocabPath } = await loadTrained(o.model);
+  const tokenizer = await BertTokenizer.load(vocabPath);
+  const id2label = model.config.id2label ?? { 0: "NEGATIVE", 1: "POSITIVE" };
+  const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
+  const out: Prediction[] = [];
+  for (let start = 0; start < o.texts.length; start += o.batchSize) {
+    const texts = o.texts.slice(start, start + o.batchSize);
+    const enc = tokenizer.encodeBatch(texts, { maxLength });
+    const offsets = [0];
+    const ids: number[] = [];
+    for (let b = 0; b < enc.batchSize; b++) {
+      for (let s = 0; s < enc.seqLength; s++) {
+        if (enc.attentionMask[b * enc.seqLength + s]) ids.push(enc.inputIds[b * enc.seqLength + s]);
+      }
+      offsets.push(ids.length);
+    }
+    const rows = {
+      ids: Int32Array.from(ids),
+      offsets: Int32Array.from(offsets),
+      labels: new Int32Array(texts.length),
+    };
+    const r = await predictRows(model, rows, o.batchSize);
+    texts.forEach((text, i) => {
+      const [l0, l1] = [r.logits[2 * i], r.logits[2 * i + 1]];
+      const p = softmax2(l0, l1);
+      out.push({
+        text,
+        label: String(id2label[p >= 0.5 ? 1 : 0] ?? (p >= 0.5 ? 1 : 0)),
+        prob_positive: p,
+        logits: [l0, l1],
+      });
+    });
+  }
+  model.dispose();
+  return out;
+}
+
+/** A checkpoint (or any classifier directory) → a clean Hugging Face directory. */
+export async function exportJob(o: { checkpoint: string; output: string }): Promise<string> {
+  const dir = await resolveModelDir(o.checkpoint);
+  if (!(await exists(join(dir, "model.safetensors")))) {
+    throw new UserError(
+      `${o.checkpoint}: no model.safetensors (pass a checkpoint-<step> directory or a run's output)`,
+    );
+  }
+  const loaded = await loadClassifierCheckpoint(dir);
+  const tokenizerDir = (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir();
+  await exportClassifier(o.output, loaded.config, loaded.tensors, tokenizerDir);
+  return o.output;
+}

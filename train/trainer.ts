@@ -1,0 +1,218 @@
+/**
+ * The training loop: micro-batches with gradient accumulation, AdamW with a linear warmup/decay schedule
+ * and global-norm clipping, evaluation, atomic checkpoints that resume exactly, and a per-step JSONL log.
+ */
+import { gpu, keep, noGrad, scale, type Tensor, tidy } from "../autograd/mod.ts";
+import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
+import { mixSeed } from "../model/modules.ts";
+import { AdamW } from "./optimizer.ts";
+import { linearWarmupDecay } from "./schedule.ts";
+import { batchTokens, epochOrder, makeBatch, rowCount, type TokenizedRows } from "./batches.ts";
+import type { TrainConfig } from "./config.ts";
+
+export interface StepLog {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens: number;
+  seconds: number;
+}
+
+/** Where a run stands: everything a checkpoint needs besides weights and optimizer moments. */
+export interface TrainerState {
+  /** Optimizer steps done. */
+  step: number;
+  epoch: number;
+  /** Micro-batches of `epoch` already consumed. */
+  position: number;
+  tokens: number;
+  seconds: number;
+  bestMetric: number | null;
+  bestStep: number | null;
+  evalsWithoutImprovement: number;
+}
+
+export interface EvalResult {
+  labels: Int32Array;
+  predictions: Int32Array;
+  logits: Float32Array;
+  lossSum: number;
+}
+
+/** Class logits for every row, in batches, without the tape. */
+export async function predictRows(
+  model: DistilBertClassifier,
+  rows: TokenizedRows,
+  batchSize: number,
+): Promise<EvalResult> {
+  const n = rowCount(rows);
+  const classes = model.config.num_labels;
+  const logits = new Float32Array(n * classes);
+  const predictions = new Int32Array(n);
+  let lossSum = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const idx = Int32Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => start + i);
+    const batch = makeBatch(rows, idx);
+    const out = noGrad(() => tidy(() => model.forward(batch, { training: false })));
+    const values = await out.toArray();
+    out.dispose();
+    logits.set(values, start * classes);
+    for (let b = 0; b < idx.length; b++) {
+      const row = values.subarray(b * classes, (b + 1) * classes);
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
+      predictions[start + b] = best;
+      const m = row[best];
+      const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
+      lossSum += lse - row[rows.labels[start + b]];
+    }
+  }
+  return { labels: rows.labels, predictions, logits, lossSum };
+}
+
+export interface TrainerHooks {
+  /** After every optimizer step, with its log line. */
+  onStep?: (log: StepLog, state: TrainerState) => Promise<void> | void;
+  /** When an evaluation is due (epoch end or every N steps); returns the metrics. */
+  onEvaluate?: (state: TrainerState) => Promise<Record<string, number>>;
+  /** When a checkpoint is due. */
+  onSave?: (state: TrainerState, reason: "epoch" | "interval" | "end" | "interrupt") => Promise<void>;
+  /** Polled between steps: true asks the loop to save and stop (Ctrl-C). */
+  shouldStop?: () => boolean;
+}
+
+export class NonFiniteError extends Error {}
+
+export class Trainer {
+  readonly optimizer: AdamW;
+  readonly microBatchesPerEpoch: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly warmupSteps: number;
+  state: TrainerState = {
+    step: 0,
+    epoch: 0,
+    position: 0,
+    tokens: 0,
+    seconds: 0,
+    bestMetric: null,
+    bestStep: null,
+    evalsWithoutImprovement: 0,
+  };
+
+  constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
+    this.optimizer = new AdamW(model.namedParameters, {
+      lr: cfg.lr,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: cfg.weightDecay,
+      maxGradNorm: cfg.maxGradNorm,
+    });
+    const n = rowCount(rows);
+    this.microBatchesPerEpoch = Math.ceil(n / cfg.batchSize);
+    this.stepsPerEpoch = Math.max(1, Math.ceil(this.microBatchesPerEpoch / cfg.gradAccum));
+    this.totalSteps = cfg.maxSteps > 0 ? cfg.maxSteps : this.stepsPerEpoch * cfg.epochs;
+    this.warmupSteps = cfg.warmupSteps > 0 ? cfg.warmupSteps : Math.ceil(cfg.warmupRatio * this.totalSteps);
+  }
+
+  lrAt(step: number): number {
+    return this.cfg.lr * linearWarmupDecay(step, this.warmupSteps, this.totalSteps);
+  }
+
+  /** One optimizer step over `batches` (its micro-batches); returns the mean loss and the grad norm. */
+  async trainStep(batches: Batch[]): Promise<{ loss: number; gradNorm: number; lr: number; tokens: number }> {
+    const lr = this.lrAt(this.state.step);
+    const losses: Tensor[] = [];
+    const totalRows = batches.reduce((s, b) => s + b.batch, 0);
+    batches.forEach((batch, i) => {
+      // Each micro-batch's mean loss is weighted by its share of rows, so accumulation equals one big batch.
+      const seed = mixSeed(this.cfg.seed, this.state.step * 1024 + i);
+      losses.push(tidy(() => {
+        const loss = this.model.loss(this.model.forward(batch, { training: true, seed }), batch.labels!);
+        scale(loss, batch.batch / totalRows).backward();
+        return keep(loss);
+      }));
+    });
+    const normSq = this.optimizer.update(lr);
+    this.model.zeroGrad();
+    const values = await Promise.all([...losses.map((l) => l.item()), normSq.item()]);
+    losses.forEach((l) => l.dispose());
+    normSq.dispose();
+    const gradNorm = Math.sqrt(values.pop()!);
+    const loss = values.reduce((s, v, i) => s + v * batches[i].batch, 0) / totalRows;
+    const tokens = batches.reduce((s, b) => s + batchTokens(b), 0);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      throw new NonFiniteError(
+        `non-finite ${Number.isFinite(loss) ? "gradient norm" : "loss"} at step ${this.state.step + 1} ` +
+          `(loss ${loss}, grad norm ${gradNorm}): stopping; the parameters were not updated`,
+      );
+    }
+    return { loss, gradNorm, lr, tokens };
+  }
+
+  /** Runs until `totalSteps`, calling the hooks; resumes from `state` when it was restored. */
+  async run(hooks: TrainerHooks = {}): Promise<"done" | "stopped" | "early-stopped"> {
+    const cfg = this.cfg, s = this.state;
+    const n = rowCount(this.rows);
+    let order = epochOrder(n, cfg.seed, s.epoch, cfg.shuffle);
+    while (s.step < this.totalSteps) {
+      if (hooks.shouldStop?.()) {
+        await hooks.onSave?.(s, "interrupt");
+        return "stopped";
+      }
+      if (s.position >= this.microBatchesPerEpoch) {
+        s.epoch++;
+        s.position = 0;
+        order = epochOrder(n, cfg.seed, s.epoch, cfg.shuffle);
+      }
+      const batches: Batch[] = [];
+      for (let a = 0; a < cfg.gradAccum && s.position < this.microBatchesPerEpoch; a++, s.position++) {
+        const start = s.position * cfg.batchSize;
+        batches.push(makeBatch(this.rows, order.subarray(start, Math.min(n, start + cfg.batchSize))));
+      }
+      const t0 = performance.now();
+      const r = await this.trainStep(batches);
+      s.step++;
+      s.tokens += r.tokens;
+      s.seconds += (performance.now() - t0) / 1000;
+      const epochFloat = s.epoch + s.position / this.microBatchesPerEpoch;
+      await hooks.onStep?.({
+        step: s.step,
+        epoch: Number(epochFloat.toFixed(4)),
+        loss: r.loss,
+        lr: r.lr,
+        grad_norm: r.gradNorm,
+        tokens: r.tokens,
+        seconds: Number(s.seconds.toFixed(3)),
+      }, s);
+      const epochEnd = s.position >= this.microBatchesPerEpoch;
+      const last = s.step >= this.totalSteps;
+      const evalDue = epochEnd || last || (cfg.evalEvery > 0 && s.step % cfg.evalEvery === 0);
+      if (evalDue && hooks.onEvaluate) {
+        const metrics = await hooks.onEvaluate(s);
+        const value = metrics[cfg.metricForBestModel];
+        const lowerIsBetter = cfg.metricForBestModel.endsWith("loss");
+        if (value !== undefined) {
+          const better = s.bestMetric === null ||
+            (lowerIsBetter ? value < s.bestMetric : value > s.bestMetric);
+          if (better) {
+            s.bestMetric = value;
+            s.bestStep = s.step;
+            s.evalsWithoutImprovement = 0;
+          } else s.evalsWithoutImprovement++;
+        }
+      }
+      if (last) await hooks.onSave?.(s, "end");
+      else if (epochEnd) await hooks.onSave?.(s, "epoch");
+      else if (cfg.saveEvery > 0 && s.step % cfg.saveEvery === 0) await hooks.onSave?.(s, "interval");
+      if (cfg.earlyStoppingPatience > 0 && s.evalsWithoutImprovement >= cfg.earlyStoppingPatience && !last) {
+        await hooks.onSave?.(s, "end");
+        return "early-stopped";
+      }
+    }
+    await gpu().sync();
+    return "done";
+  }
+}
