@@ -4,6 +4,7 @@
  * (N = transformer-block parameters, T = B·S tokens); inference a third of that.
  */
 import { gpu, initGpu, noGrad, tidy } from "../autograd/mod.ts";
+import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { type DistilBertConfig, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
@@ -45,6 +46,16 @@ export async function benchTrain(args: string[]): Promise<void> {
   for (const preset of values.presets!.split(",")) {
     const config = presetConfig(preset);
     const model = DistilBertClassifier.fromHost(config, initHostParams(config, 1));
+    const shapes = values.seqs!.split(",").flatMap((seq) =>
+      matmulShapesFor({
+        batch,
+        seq: Number(seq),
+        dim: config.dim,
+        hidden: config.hidden_dim,
+        heads: config.n_heads,
+      })
+    );
+    await autotuneMatmul(shapes);
     for (const seq of values.seqs!.split(",").map(Number)) {
       const n = batch * (steps + 1);
       const ids = new Int32Array(n * seq), offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * seq);

@@ -1,6 +1,7 @@
 /** The jobs around a trained model: `eval` (metrics.json, predictions), `predict` (texts) and `export`. */
 import { join } from "node:path";
 import { initGpu } from "../autograd/mod.ts";
+import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
@@ -28,6 +29,10 @@ async function loadTrained(spec: string) {
   }
   await initGpu();
   const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+  const c = loaded.config;
+  await autotuneMatmul(
+    matmulShapesFor({ batch: 32, seq: 256, dim: c.dim, hidden: c.hidden_dim, heads: c.n_heads }),
+  );
   const tokenizerDir = (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir();
   return { dir, model, vocabPath: join(tokenizerDir, "vocab.txt"), tokenizerDir, loaded };
 }

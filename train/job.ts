@@ -4,6 +4,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { gpu, initGpu } from "../autograd/mod.ts";
+import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
@@ -64,6 +65,17 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   log(`settings: ${JSON.stringify(settings)}`);
 
   const model = DistilBertClassifier.fromHost(source.config, source.weights);
+  const c = source.config;
+  await autotuneMatmul(
+    matmulShapesFor({
+      batch: cfg.batchSize,
+      seq: cfg.maxLength,
+      dim: c.dim,
+      hidden: c.hidden_dim,
+      heads: c.n_heads,
+    }),
+    { log },
+  );
   const trainer = new Trainer(model, data.train, cfg);
   let logHistory: unknown[] = [];
   if (cfg.resume) {
