@@ -43,6 +43,8 @@ export interface TrainConfig {
   evalEvery: number;
   /** Save a checkpoint every N optimizer steps (0 = only at epoch ends and the end). */
   saveEvery: number;
+  /** Checkpoints kept: the newest ones and the best (HF's save_total_limit); 0 keeps all. */
+  saveTotalLimit: number;
   /** Metric that picks the best checkpoint (`best/` in the output). */
   metricForBestModel: string;
   /** Stop after this many evaluations without improvement (0 = never). */
@@ -75,6 +77,7 @@ export const PRETRAINED_DEFAULTS: TrainConfig = {
   log: null,
   evalEvery: 0,
   saveEvery: 0,
+  saveTotalLimit: 2,
   metricForBestModel: "eval_accuracy",
   earlyStoppingPatience: 0,
   evalBatchSize: 32,

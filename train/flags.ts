@@ -70,6 +70,11 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     kind: "int",
     help: "also checkpoint every N steps (0 = epoch ends only)",
   },
+  "save-total-limit": {
+    key: "saveTotalLimit",
+    kind: "int",
+    help: "checkpoints kept: newest and best (0 = all)",
+  },
   "metric-for-best-model": {
     key: "metricForBestModel",
     kind: "string",

@@ -142,7 +142,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
           logHistory,
           tokenizerDir: source.tokenizerDir,
         });
-        await pruneCheckpoints(output, state.step, state.bestStep);
+        if (cfg.saveTotalLimit > 0) await pruneCheckpoints(output, cfg.saveTotalLimit, state.bestStep);
       },
       shouldStop: () => stopRequested,
     });
@@ -242,12 +242,19 @@ async function hasCheckpoints(dir: string): Promise<boolean> {
   return false;
 }
 
-/** Keeps the newest checkpoint and the best one; older ones go. */
-async function pruneCheckpoints(dir: string, latest: number, best: number | null): Promise<void> {
+/** Keeps the newest `limit` checkpoints, the best one among them (HF's save_total_limit); older ones go. */
+async function pruneCheckpoints(dir: string, limit: number, best: number | null): Promise<void> {
+  const steps: number[] = [];
   for await (const e of Deno.readDir(dir)) {
     const m = /^checkpoint-(\d+)$/.exec(e.name);
-    if (!e.isDirectory || !m) continue;
-    const step = Number(m[1]);
-    if (step !== latest && step !== best) await Deno.remove(join(dir, e.name), { recursive: true });
+    if (e.isDirectory && m) steps.push(Number(m[1]));
+  }
+  steps.sort((a, b) => b - a);
+  const keep = new Set(
+    steps.slice(0, best !== null && !steps.slice(0, limit).includes(best) ? limit - 1 : limit),
+  );
+  if (best !== null) keep.add(best);
+  for (const step of steps) {
+    if (!keep.has(step)) await Deno.remove(join(dir, `checkpoint-${step}`), { recursive: true });
   }
 }

@@ -1,0 +1,110 @@
+/**
+ * The training job end to end on the bundled sample: exact resume, the run's outputs, and bad input
+ * (one-line errors, non-zero exit, nothing overwritten).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseTrainArgs, runTrainJob } from "../mod.ts";
+import { readSafetensors } from "../model/safetensors.ts";
+import { gpuReady } from "./helpers.ts";
+
+/** A few fast steps: the tiny preset on 64 short reviews. */
+const SMALL = [
+  "--preset",
+  "tiny",
+  "--train-samples",
+  "64",
+  "--eval-samples",
+  "32",
+  "--max-length",
+  "32",
+  "--batch-size",
+  "8",
+];
+
+async function train(args: string[]) {
+  const { cfg, explicit } = parseTrainArgs(args);
+  return await runTrainJob(cfg, explicit);
+}
+
+async function readLog(path: string) {
+  return (await Deno.readTextFile(path)).trim().split("\n").map((l) => JSON.parse(l));
+}
+
+Deno.test("resume continues exactly: 6 steps = 3 steps + resume for 3 more (losses and weights)", async () => {
+  await gpuReady;
+  const dir = await Deno.makeTempDir();
+  const full = join(dir, "full"), resumed = join(dir, "resumed");
+  await train([
+    ...SMALL,
+    "--max-steps",
+    "6",
+    "--save-steps",
+    "3",
+    "--save-total-limit",
+    "0",
+    "--output",
+    full,
+  ]);
+  await train(["--resume", join(full, "checkpoint-3"), "--output", resumed]);
+  const a = await readLog(join(full, "log.jsonl")), b = await readLog(join(resumed, "log.jsonl"));
+  assert.equal(a.length, 6);
+  assert.deepEqual(b.map((l) => l.step), [1, 2, 3, 4, 5, 6]);
+  for (let i = 0; i < 6; i++) assert.equal(b[i].loss, a[i].loss, `step ${i + 1} loss`);
+  const wa = (await readSafetensors(join(full, "checkpoint-6", "model.safetensors"))).tensors;
+  const wb = (await readSafetensors(join(resumed, "checkpoint-6", "model.safetensors"))).tensors;
+  for (const [name, t] of wa) assert.deepEqual(wb.get(name)!.data, t.data, name);
+  // the run's outputs
+  const metrics = JSON.parse(await Deno.readTextFile(join(full, "metrics.json")));
+  assert.equal(metrics.init, "scratch");
+  for (const k of ["eval_loss", "eval_accuracy", "eval_precision", "eval_recall", "eval_f1"]) {
+    assert.equal(typeof metrics[k], "number");
+  }
+  const html = await Deno.readTextFile(join(full, "report.html"));
+  assert.match(html, /<svg/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+async function cli(task: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `tasks/${task}.ts`, ...args],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    env: { HF_HUB_OFFLINE: "1" },
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
+}
+
+function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp) {
+  assert.notEqual(r.code, 0);
+  const lines = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+}
+
+Deno.test("bad input: one-line errors, non-zero exit, and the output directory untouched", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "out");
+  await Deno.mkdir(out);
+  await Deno.writeTextFile(join(out, "keep.txt"), "x");
+  const o = ["--output", out];
+  assertOneLineError(await cli("train", ["--bogus", ...o]), /unknown flag --bogus/);
+  assertOneLineError(await cli("train", ["--batch-size", "0", ...o]), /--batch-size: must be positive/);
+  assertOneLineError(await cli("train", ["--lr", "-1", ...o]), /--lr: must be positive/);
+  assertOneLineError(await cli("train", ["--lr", "abc", ...o]), /--lr: "abc" is not a number/);
+  const empty = join(dir, "empty-model");
+  await Deno.mkdir(empty);
+  assertOneLineError(await cli("train", ["--model", empty, ...o]), /no model\.safetensors/);
+  const corrupt = join(dir, "checkpoint-3");
+  await Deno.mkdir(corrupt);
+  await Deno.writeTextFile(join(corrupt, "training_args.json"), "{not json");
+  assertOneLineError(await cli("train", ["--resume", corrupt, ...o]), /--resume .*corrupt/);
+  assertOneLineError(await cli("eval", ["--model", empty]), /no model\.safetensors/);
+  assertOneLineError(await cli("predict", []), /--model is required/);
+  assertOneLineError(await cli("export", [empty, "--output", join(dir, "x")]), /no model\.safetensors/);
+  const entries = [...Deno.readDirSync(out)].map((e) => e.name);
+  assert.deepEqual(entries, ["keep.txt"]);
+  await Deno.remove(dir, { recursive: true });
+});
