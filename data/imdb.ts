@@ -4,6 +4,7 @@
  */
 import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
 import { UserError } from "../util/errors.ts";
+import { mulberry32, shuffleInPlace } from "../util/random.ts";
 
 export const IMDB_SPLITS = ["train", "test", "unsupervised"] as const;
 export type ImdbSplitName = typeof IMDB_SPLITS[number];
@@ -184,27 +185,6 @@ export function labelCounts(labels: ArrayLike<number>, rows?: ArrayLike<number>)
     counts.set(label, (counts.get(label) ?? 0) + 1);
   }
   return counts;
-}
-
-/** Small, fast, seedable 32-bit PRNG: the same seed gives the same sample on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffleInPlace<T>(items: T[], random: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const tmp = items[i];
-    items[i] = items[j];
-    items[j] = tmp;
-  }
 }
 
 function basename(path: string): string {

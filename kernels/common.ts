@@ -24,3 +24,32 @@ export function bindings(
 
 /** The most negative f32: HF DistilBERT fills masked attention scores with torch.finfo(float32).min. */
 export const F32_MIN = "-3.40282347e+38";
+
+/** Threads of a row-per-workgroup kernel (softmax, layer norm). */
+export const ROW_THREADS = 64;
+
+/**
+ * The head of a row-per-workgroup kernel: `red` scratch, `add`, and `row`, `base` (its first element) and a
+ * `total` variable that `rowReduce` fills. Rows beyond `p.rows` return (uniformly, before any barrier).
+ */
+export const ROW_KERNEL_HEAD = `
+var<workgroup> red: array<f32, ${ROW_THREADS}>;
+fn add(a: f32, b: f32) -> f32 { return a + b; }
+@compute @workgroup_size(${ROW_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(num_workgroups) nwg: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var total: f32;`;
+
+/** Tree-reduces each thread's `acc` with `op` (add or max) into `total`, visible to every thread. */
+export const rowReduce = (op: "add" | "max") => `
+  red[lid.x] = acc;
+  workgroupBarrier();
+  for (var s = ${ROW_THREADS / 2}u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { red[lid.x] = ${op}(red[lid.x], red[lid.x + s]); }
+    workgroupBarrier();
+  }
+  total = red[0];
+  workgroupBarrier();`;

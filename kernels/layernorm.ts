@@ -1,25 +1,9 @@
 /** Layer norm over the last axis (biased variance, as PyTorch), one workgroup per row. */
-import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
+import { bindings, LINEAR_I, LINEAR_INDEX, ROW_KERNEL_HEAD, ROW_THREADS, rowReduce, WG } from "./common.ts";
 
-const T = 64;
-const REDUCE = `
-  red[lid.x] = acc;
-  workgroupBarrier();
-  for (var s = ${T / 2}u; s > 0u; s >>= 1u) {
-    if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
-    workgroupBarrier();
-  }
-  total = red[0];
-  workgroupBarrier();`;
-const HEAD = `
-var<workgroup> red: array<f32, ${T}>;
-@compute @workgroup_size(${T})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(num_workgroups) nwg: vec3u) {
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= p.rows) { return; }
-  let base = row * p.cols;
-  var total: f32;
+const T = ROW_THREADS;
+const REDUCE = rowReduce("add");
+const HEAD = `${ROW_KERNEL_HEAD}
   let n = f32(p.cols);`;
 
 /** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */

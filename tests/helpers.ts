@@ -5,20 +5,12 @@
  */
 import { initGpu, sum, Tensor, tidy } from "../autograd/mod.ts";
 import { mul } from "../autograd/ops.ts";
+import { mulberry32 } from "../util/random.ts";
 
 export const gpuReady = initGpu();
 
-/** A seeded PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG so failures reproduce. */
+export const rng = mulberry32;
 
 export function randn(n: number, rand: () => number, scale = 1): Float64Array {
   const out = new Float64Array(n);

@@ -1,5 +1,6 @@
 /** Batching: seeded epoch orders and dynamically padded batches from a tokenized split. */
 import type { Batch } from "../model/distilbert.ts";
+import { mulberry32, shuffleInPlace } from "../util/random.ts";
 
 /** What the token cache gives: review i has ids[offsets[i] .. offsets[i+1]] and labels[i]. */
 export interface TokenizedRows {
@@ -12,27 +13,11 @@ export interface TokenizedRows {
 
 export const rowCount = (rows: TokenizedRows) => rows.offsets.length - 1;
 
-/** mulberry32: a small seeded PRNG; its state is one u32, so checkpoints can store it. */
-export class Rng {
-  constructor(public state: number) {}
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-}
-
 /** The row order of one epoch: a seeded Fisher-Yates shuffle of (seed, epoch), or file order. */
 export function epochOrder(n: number, seed: number, epoch: number, shuffle: boolean): Int32Array {
   const order = Int32Array.from({ length: n }, (_, i) => i);
   if (!shuffle) return order;
-  const rng = new Rng((seed * 1000003 + epoch * 7919 + 1) >>> 0);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  shuffleInPlace(order, mulberry32((seed * 1000003 + epoch * 7919 + 1) >>> 0));
   return order;
 }
 

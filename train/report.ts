@@ -4,28 +4,16 @@
  * and loss), the confusion matrix, the evaluations, timing and the full settings.
  */
 import { writeFileAtomic } from "../util/fs.ts";
-import type { ConfusionMatrix } from "./metrics.ts";
+import type { ClassificationMetrics, ConfusionMatrix } from "./metrics.ts";
+import type { StepLog } from "./trainer.ts";
 
 /** One line of the training JSONL log. `tokens` is this step's; `seconds` is cumulative training time. */
-export interface StepRecord {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  tokens: number;
-  seconds: number;
-}
+export type StepRecord = StepLog;
 
-export interface EvalRecord {
+/** An evaluation: the metrics at a step. */
+export interface EvalRecord extends Omit<ClassificationMetrics, "eval_samples"> {
   step: number;
   epoch: number;
-  eval_loss?: number;
-  eval_accuracy: number;
-  eval_precision: number;
-  eval_recall: number;
-  eval_f1: number;
-  eval_confusion_matrix: ConfusionMatrix;
   eval_samples?: number;
 }
 
