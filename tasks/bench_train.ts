@@ -11,7 +11,12 @@ import { initHostParams } from "../model/params.ts";
 import { Trainer } from "../train/trainer.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { numberFlag, parseFlags } from "./_cli.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { exists, sharedDir, writeFileAtomic } from "../util/fs.ts";
+import { join } from "node:path";
+import { bucketByLength, epochOrder, paddingEfficiency } from "../train/batches.ts";
+import { loadTokenizedSplit } from "../data/token_cache.ts";
+import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledImdbSample } from "../data/imdb_source.ts";
 
 export function blockParams(c: DistilBertConfig): number {
   return c.n_layers *
@@ -22,6 +27,71 @@ export function trainFlops(c: DistilBertConfig, batch: number, seq: number): num
   return 6 * blockParams(c) * batch * seq + 12 * c.n_layers * seq * seq * c.dim * batch;
 }
 
+interface PeerResult {
+  preset: string;
+  seq: number;
+  train_tokens_per_s: number;
+  eval_tokens_per_s: number;
+}
+
+/** Runs bench/pytorch_ref.py with the same presets and shapes; null (with a message) when torch is missing. */
+async function pytorchPeer(presets: string, seqs: string, batch: number, steps: number) {
+  const python = (await exists("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
+  const probe = await new Deno.Command(python, {
+    args: ["-c", "import torch"],
+    stderr: "null",
+    stdout: "null",
+  })
+    .output().catch(() => null);
+  if (!probe?.success) {
+    console.log(
+      "PyTorch peer skipped: `import torch` fails (Debian: apt-get install python3-torch libopenblas0-pthread)",
+    );
+    return null;
+  }
+  const script = new URL("../bench/pytorch_ref.py", import.meta.url).pathname;
+  const out = await new Deno.Command(python, {
+    args: [script, "--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
+    stderr: "inherit",
+  }).output();
+  if (!out.success) {
+    console.log("PyTorch peer failed (see above)");
+    return null;
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    torch: string;
+    threads: number;
+    results: PeerResult[];
+  };
+}
+
+/** Real / computed tokens of IMDB batches, random and length-bucketed (the bundled sample, or ../shared). */
+async function paddingReport(batch: number) {
+  const shared = sharedDir();
+  const path = shared
+    ? join(shared, "data/imdb/plain_text/train-00000-of-00001.parquet")
+    : bundledImdbSample("train")!;
+  const lines = [`padding efficiency (real / computed tokens), ${path}:`];
+  const report: Record<string, number> = {};
+  for (const maxLength of [256, 512]) {
+    const split = await loadTokenizedSplit({ parquetPath: path, vocabPath: bundledVocabPath(), maxLength });
+    const n = split.labels.length;
+    const length = (r: number) => split.offsets[r + 1] - split.offsets[r];
+    const order = epochOrder(n, 42, 0, true);
+    const before = paddingEfficiency(order, length, batch);
+    const after = paddingEfficiency(bucketByLength(order, length, batch, 42), length, batch);
+    report[`max_length_${maxLength}_random`] = before;
+    report[`max_length_${maxLength}_bucketed`] = after;
+    lines.push(
+      `  max_length ${maxLength}, batch ${batch}: random ${(100 * before).toFixed(1)}%, bucketed ${
+        (100 * after).toFixed(1)
+      }%`,
+    );
+  }
+  console.log(lines.join("\n"));
+  return report;
+}
+
 export async function benchTrain(args: string[]): Promise<void> {
   const { values } = parseFlags(args, {
     presets: { type: "string", default: "tiny,small" },
@@ -29,6 +99,7 @@ export async function benchTrain(args: string[]): Promise<void> {
     batch: { type: "string", default: "8" },
     steps: { type: "string", default: "3" },
     json: { type: "string" },
+    "no-peer": { type: "boolean" },
     help: { type: "boolean" },
   });
   if (values.help) {
@@ -42,7 +113,7 @@ export async function benchTrain(args: string[]): Promise<void> {
   const steps = numberFlag(values.steps, "--steps", { integer: true, positive: true })!;
   console.log(`adapter: ${rt.summary.description}`);
   console.log("preset  seq  batch   train tok/s  train seq/s  train GFLOP/s   eval tok/s  eval GFLOP/s");
-  const results = [];
+  const results: (Record<string, number> & { preset: string; seq: number })[] = [];
   for (const preset of values.presets!.split(",")) {
     const config = presetConfig(preset);
     const model = DistilBertClassifier.fromHost(config, initHostParams(config, 1));
@@ -97,7 +168,7 @@ export async function benchTrain(args: string[]): Promise<void> {
         eval_tokens_per_s: tokens / evalSec,
         eval_gflops: flops / 3 / evalSec / 1e9,
       };
-      results.push(r);
+      results.push(r as typeof r & Record<string, number>);
       console.log(
         `${preset.padEnd(6)} ${String(seq).padStart(4)} ${String(batch).padStart(6)} ${
           r.train_tokens_per_s.toFixed(0).padStart(13)

@@ -232,6 +232,23 @@ Deno.test("dropout: same seed same mask, backward uses it, rate about p", async 
   assert.deepEqual(await x.grad!.toArray(), y1);
 });
 
+/** The dropout kernel's counter-based hash (kernels/elementwise.ts HASH_WGSL), in u32 arithmetic. */
+function pcg(v: number): number {
+  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+const keepBit = (seed: number, i: number, p: number) =>
+  (pcg(pcg(seed) ^ pcg((i + 0x9e3779b9) >>> 0)) >>> 0) >= Math.round(p * 2 ** 32);
+
+Deno.test("dropout against a host replay of its hash: forward and gradient", () =>
+  checkOp({
+    name: "dropout",
+    shapes: [[9, 37]],
+    gpu: ([x]) => op.dropout(x, 0.3, 1234),
+    ref: ([x]) => x.map((v, i) => (keepBit(1234, i, 0.3) ? v / 0.7 : 0)),
+  }));
+
 Deno.test("mismatched shapes throw an error naming both shapes", async () => {
   await gpuReady;
   const a = Tensor.fromArray(new Float32Array(6), [2, 3]);

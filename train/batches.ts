@@ -21,6 +21,60 @@ export function epochOrder(n: number, seed: number, epoch: number, shuffle: bool
   return order;
 }
 
+/**
+ * Length bucketing (HF's group_by_length, megabatch-style): the epoch's order is cut into windows of
+ * `window` batches, each window is sorted by length (longest first) and cut into batches, then the full
+ * batches are shuffled; a final partial batch stays last so batch k is always rows [k·B, (k+1)·B).
+ */
+export function bucketByLength(
+  order: Int32Array,
+  lengths: (row: number) => number,
+  batchSize: number,
+  seed: number,
+  window = 50,
+): Int32Array {
+  const span = batchSize * window;
+  const batches: Int32Array[] = [];
+  for (let start = 0; start < order.length; start += span) {
+    const chunk = Array.from(order.subarray(start, Math.min(order.length, start + span)));
+    chunk.sort((a, b) => lengths(b) - lengths(a) || a - b);
+    for (let b = 0; b < chunk.length; b += batchSize) {
+      batches.push(Int32Array.from(chunk.slice(b, b + batchSize)));
+    }
+  }
+  const last = batches.at(-1);
+  const partial = last && last.length < batchSize ? batches.pop()! : null;
+  shuffleInPlace(batches, mulberry32((seed ^ 0x5bd1e995) >>> 0));
+  if (partial) batches.push(partial);
+  const out = new Int32Array(order.length);
+  let at = 0;
+  for (const b of batches) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+/** Real tokens / computed tokens when `order` is cut into batches of `batchSize` padded to their longest. */
+export function paddingEfficiency(
+  order: ArrayLike<number>,
+  lengths: (row: number) => number,
+  batchSize: number,
+): number {
+  let real = 0, computed = 0;
+  for (let start = 0; start < order.length; start += batchSize) {
+    let longest = 0;
+    const end = Math.min(order.length, start + batchSize);
+    for (let i = start; i < end; i++) {
+      const len = lengths(order[i]);
+      real += len;
+      longest = Math.max(longest, len);
+    }
+    computed += longest * (end - start);
+  }
+  return computed === 0 ? 1 : real / computed;
+}
+
 /** Pads the given rows to the longest among them (dynamic padding), with 0 ids and a 0 mask. */
 export function makeBatch(rows: TokenizedRows, indices: ArrayLike<number>): Batch {
   const batch = indices.length;

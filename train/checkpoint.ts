@@ -27,6 +27,7 @@ export const ORDER_KEYS = [
   "gradAccum",
   "seed",
   "shuffle",
+  "groupByLength",
 ] as const satisfies readonly (keyof TrainConfig)[];
 
 export interface SavedState {

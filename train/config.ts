@@ -32,6 +32,8 @@ export interface TrainConfig {
   /** Overrides every dropout probability of the model config when set (0 turns dropout off). */
   dropout: number | null;
   seed: number;
+  /** Length-bucketed batches (sorted by length inside shuffled windows of 50 batches, then shuffled). */
+  groupByLength: boolean;
   /** false: batches are consecutive rows in file order, and trainSamples takes the first N rows. */
   shuffle: boolean;
   output: string;
@@ -72,6 +74,7 @@ export const PRETRAINED_DEFAULTS: TrainConfig = {
   dropout: null,
   seed: 42,
   shuffle: true,
+  groupByLength: false,
   output: "runs/latest",
   resume: null,
   log: null,

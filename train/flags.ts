@@ -89,6 +89,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
 
 export const BOOLEAN_FLAGS = {
   "no-shuffle": "batches are consecutive rows in file order; --train-samples N takes the first N rows",
+  "group-by-length": "length-bucketed batches: less padding, same rows per epoch (HF's group_by_length)",
   "overwrite-output-dir": "allow an --output that already holds checkpoints",
   "help": "this text",
 };
@@ -124,6 +125,7 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
       if (eq >= 0) throw new UserError(`--${name} takes no value`);
       if (name === "help") help = true;
       else if (name === "no-shuffle") values.shuffle = false, explicit.add("shuffle");
+      else if (name === "group-by-length") values.groupByLength = true, explicit.add("groupByLength");
       else explicit.add("overwrite");
       continue;
     }

@@ -7,7 +7,14 @@ import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { mixSeed } from "../model/modules.ts";
 import { AdamW } from "./optimizer.ts";
 import { linearWarmupDecay } from "./schedule.ts";
-import { batchTokens, epochOrder, makeBatch, rowCount, type TokenizedRows } from "./batches.ts";
+import {
+  batchTokens,
+  bucketByLength,
+  epochOrder,
+  makeBatch,
+  rowCount,
+  type TokenizedRows,
+} from "./batches.ts";
 import type { TrainConfig } from "./config.ts";
 
 export interface StepLog {
@@ -117,6 +124,15 @@ export class Trainer {
     this.warmupSteps = cfg.warmupSteps > 0 ? cfg.warmupSteps : Math.ceil(cfg.warmupRatio * this.totalSteps);
   }
 
+  /** The rows of an epoch in batch order: shuffled (or file order), then length-bucketed when asked. */
+  orderFor(epoch: number): Int32Array {
+    const cfg = this.cfg, rows = this.rows;
+    const order = epochOrder(rowCount(rows), cfg.seed, epoch, cfg.shuffle);
+    if (!cfg.groupByLength) return order;
+    const length = (r: number) => rows.offsets[r + 1] - rows.offsets[r];
+    return bucketByLength(order, length, cfg.batchSize, cfg.seed + epoch);
+  }
+
   lrAt(step: number): number {
     return this.cfg.lr * linearWarmupDecay(step, this.warmupSteps, this.totalSteps);
   }
@@ -156,7 +172,7 @@ export class Trainer {
   async run(hooks: TrainerHooks = {}): Promise<"done" | "stopped" | "early-stopped"> {
     const cfg = this.cfg, s = this.state;
     const n = rowCount(this.rows);
-    let order = epochOrder(n, cfg.seed, s.epoch, cfg.shuffle);
+    let order = this.orderFor(s.epoch);
     while (s.step < this.totalSteps) {
       if (hooks.shouldStop?.()) {
         await hooks.onSave?.(s, "interrupt");
@@ -165,7 +181,7 @@ export class Trainer {
       if (s.position >= this.microBatchesPerEpoch) {
         s.epoch++;
         s.position = 0;
-        order = epochOrder(n, cfg.seed, s.epoch, cfg.shuffle);
+        order = this.orderFor(s.epoch);
       }
       const batches: Batch[] = [];
       for (let a = 0; a < cfg.gradAccum && s.position < this.microBatchesPerEpoch; a++, s.position++) {

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of `deno task bench train`: the same DistilBERT classifier math (HF's, eager attention,
+GELU erf, post-LN, masked scores at the f32 minimum), the same presets, shapes and AdamW step, on the CPU.
+Prints one JSON object: {"torch": version, "threads": n, "results": [{preset, seq, batch, train_tokens_per_s,
+eval_tokens_per_s}, ...]}. Optional: the bench skips it when `import torch` fails.
+
+Debian: apt-get install python3-torch libopenblas0-pthread (without OpenBLAS, Debian's torch uses the
+unoptimised reference BLAS); run with /usr/bin/python3."""
+import argparse, json, math, os, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    "tiny": dict(dim=128, n_layers=2, n_heads=2, hidden_dim=512),
+    "small": dict(dim=256, n_layers=4, n_heads=4, hidden_dim=1024),
+    "base": dict(dim=768, n_layers=6, n_heads=12, hidden_dim=3072),
+}
+VOCAB, POSITIONS = 30522, 512
+
+
+class Block(nn.Module):
+    def __init__(self, dim, n_heads, hidden_dim, p):
+        super().__init__()
+        self.h, self.p = n_heads, p
+        self.q_lin, self.k_lin, self.v_lin, self.out_lin = (nn.Linear(dim, dim) for _ in range(4))
+        self.sa_layer_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.lin1, self.lin2 = nn.Linear(dim, hidden_dim), nn.Linear(hidden_dim, dim)
+        self.output_layer_norm = nn.LayerNorm(dim, eps=1e-12)
+
+    def forward(self, x, mask):
+        b, s, d = x.shape
+        dh = d // self.h
+        heads = lambda t: t.view(b, s, self.h, dh).transpose(1, 2)
+        q = heads(self.q_lin(x)) / math.sqrt(dh)
+        k, v = heads(self.k_lin(x)), heads(self.v_lin(x))
+        scores = q @ k.transpose(2, 3)
+        scores = scores.masked_fill((mask == 0).view(b, 1, 1, s), torch.finfo(scores.dtype).min)
+        w = F.dropout(scores.softmax(-1), self.p, self.training)
+        ctx = (w @ v).transpose(1, 2).reshape(b, s, d)
+        h = self.sa_layer_norm(self.out_lin(ctx) + x)
+        f = F.dropout(self.lin2(F.gelu(self.lin1(h))), self.p, self.training)
+        return self.output_layer_norm(f + h)
+
+
+class Classifier(nn.Module):
+    def __init__(self, dim, n_layers, n_heads, hidden_dim, p=0.1):
+        super().__init__()
+        self.word = nn.Embedding(VOCAB, dim, padding_idx=0)
+        self.pos = nn.Embedding(POSITIONS, dim)
+        self.ln = nn.LayerNorm(dim, eps=1e-12)
+        self.layers = nn.ModuleList(Block(dim, n_heads, hidden_dim, p) for _ in range(n_layers))
+        self.pre_classifier, self.classifier = nn.Linear(dim, dim), nn.Linear(dim, 2)
+        self.p = p
+
+    def forward(self, ids, mask):
+        x = self.word(ids) + self.pos(torch.arange(ids.shape[1]))
+        x = F.dropout(self.ln(x), self.p, self.training)
+        for layer in self.layers:
+            x = layer(x, mask)
+        h = F.dropout(F.relu(self.pre_classifier(x[:, 0])), 0.2, self.training)
+        return self.classifier(h)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", default="tiny,small")
+    ap.add_argument("--seqs", default="128,256")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(os.cpu_count())  # Debian's torch defaults to 1 thread here
+    torch.manual_seed(0)
+    results = []
+    for preset in a.presets.split(","):
+        model = Classifier(**PRESETS[preset])
+        decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "ln" in n or "layer_norm" in n)]
+        rest = [p for n, p in model.named_parameters() if n.endswith("bias") or "ln" in n or "layer_norm" in n]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=1e-4)
+        for seq in map(int, a.seqs.split(",")):
+            ids = torch.randint(1000, 21000, (a.batch, seq))
+            ids[:, 0] = 101
+            mask = torch.ones(a.batch, seq, dtype=torch.long)
+            labels = torch.arange(a.batch) % 2
+
+            def step():
+                model.train()
+                loss = F.cross_entropy(model(ids, mask), labels)
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+
+            step()  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(a.steps):
+                step()
+            train_s = (time.perf_counter() - t0) / a.steps
+            model.eval()
+            with torch.no_grad():
+                model(ids, mask)
+                t0 = time.perf_counter()
+                for _ in range(a.steps):
+                    model(ids, mask)
+                eval_s = (time.perf_counter() - t0) / a.steps
+            tokens = a.batch * seq
+            results.append(dict(preset=preset, seq=seq, batch=a.batch, train_tokens_per_s=tokens / train_s,
+                                eval_tokens_per_s=tokens / eval_s))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+
+
+if __name__ == "__main__":
+    main()
