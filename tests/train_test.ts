@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseTrainArgs, runTrainJob } from "../mod.ts";
-import { readSafetensors } from "../model/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import { hfConfigJson, presetConfig } from "../model/config.ts";
+import { initHostParams } from "../model/params.ts";
 import { gpuReady } from "./helpers.ts";
 
 /** A few fast steps: the tiny preset on 64 short reviews. */
@@ -107,4 +109,67 @@ Deno.test("bad input: one-line errors, non-zero exit, and the output directory u
   const entries = [...Deno.readDirSync(out)].map((e) => e.name);
   assert.deepEqual(entries, ["keep.txt"]);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("default model from the HF cache: a base (masked-LM) checkpoint gets a fresh head, then trains", async () => {
+  await gpuReady;
+  const home = await Deno.makeTempDir();
+  const commit = "12040accade4e8a0f71eabdb258fecc2e7e948be";
+  const repo = join(home, "hub", "models--distilbert-base-uncased");
+  const snap = join(repo, "snapshots", commit);
+  await Deno.mkdir(snap, { recursive: true });
+  await Deno.mkdir(join(repo, "refs"));
+  await Deno.writeTextFile(join(repo, "refs", "main"), commit);
+  const config = { ...presetConfig("tiny"), n_layers: 1 };
+  const json = { ...hfConfigJson(config), architectures: ["DistilBertForMaskedLM"] };
+  await Deno.writeTextFile(join(snap, "config.json"), JSON.stringify(json));
+  const weights = initHostParams(config, 5);
+  for (
+    const head of ["pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"]
+  ) {
+    weights.delete(head);
+  }
+  const d = config.dim;
+  weights.set("vocab_transform.weight", { dtype: "F32", shape: [d, d], data: new Float32Array(d * d) });
+  weights.set("vocab_projector.bias", {
+    dtype: "F32",
+    shape: [config.vocab_size],
+    data: new Float32Array(config.vocab_size),
+  });
+  await writeSafetensors(join(snap, "model.safetensors"), weights);
+  for (const f of ["vocab.txt", "tokenizer_config.json"]) {
+    await Deno.copyFile(new URL(`../assets/distilbert-base-uncased/${f}`, import.meta.url), join(snap, f));
+  }
+  const saved = { home: Deno.env.get("HF_HOME"), offline: Deno.env.get("HF_HUB_OFFLINE") };
+  Deno.env.set("HF_HOME", home);
+  Deno.env.set("HF_HUB_OFFLINE", "1");
+  try {
+    const out = join(home, "run");
+    const result = await train([
+      "--train-samples",
+      "16",
+      "--eval-samples",
+      "16",
+      "--max-length",
+      "32",
+      "--batch-size",
+      "8",
+      "--epochs",
+      "1",
+      "--output",
+      out,
+    ]);
+    assert.equal(result.metrics?.init, "pretrained");
+    const settings = JSON.parse(await Deno.readTextFile(join(out, "run_config.json")));
+    assert.equal(settings.lr, 2e-5);
+    assert.equal(settings.model, "distilbert-base-uncased");
+    const exported = (await readSafetensors(join(out, "model.safetensors"))).tensors;
+    assert.ok(exported.has("classifier.weight") && !exported.has("vocab_transform.weight"));
+  } finally {
+    for (const [k, v] of [["HF_HOME", saved.home], ["HF_HUB_OFFLINE", saved.offline]] as const) {
+      if (v === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, v);
+    }
+    await Deno.remove(home, { recursive: true });
+  }
 });
