@@ -22,8 +22,13 @@ if ! command -v deno >/dev/null 2>&1 || [ "$(deno --version 2>/dev/null | head -
   fi
 fi
 
+# True when any Vulkan ICD manifest is installed (either folder may be empty or missing).
 has_vulkan_driver() {
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1
+  local manifest
+  for manifest in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do
+    [ -e "$manifest" ] && return 0
+  done
+  return 1
 }
 if [ "$(uname -s)" = Linux ] && ! has_vulkan_driver; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

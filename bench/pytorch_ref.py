@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The PyTorch peer of `deno task bench train`: the same DistilBERT classifier math (HF's, eager attention,
-GELU erf, post-LN, masked scores at the f32 minimum), the same presets, shapes and AdamW step, on the CPU.
-Prints one JSON object: {"torch": version, "threads": n, "results": [{preset, seq, batch, train_tokens_per_s,
+GELU erf, post-LN, masked scores at the f32 minimum), the same presets, shapes and AdamW step, on the CPU
+(or with --device cuda, in fp32 eager with TF32 off).
+Prints one JSON object: {"torch": version, "device": d, "threads": n, "results": [{preset, seq, batch, train_tokens_per_s,
 eval_tokens_per_s}, ...]}. Optional: the bench skips it when `import torch` fails.
 
 Debian: apt-get install python3-torch libopenblas0-pthread (without OpenBLAS, Debian's torch uses the
@@ -55,7 +56,7 @@ class Classifier(nn.Module):
         self.p = p
 
     def forward(self, ids, mask):
-        x = self.word(ids) + self.pos(torch.arange(ids.shape[1]))
+        x = self.word(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
         x = F.dropout(self.ln(x), self.p, self.training)
         for layer in self.layers:
             x = layer(x, mask)
@@ -69,20 +70,26 @@ def main():
     ap.add_argument("--seqs", default="128,256")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (fp32 eager, TF32 off: PyTorch's default)")
     a = ap.parse_args()
+    device = torch.device("cuda" if a.device == "cuda" and torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.set_num_threads(os.cpu_count())  # Debian's torch defaults to 1 thread here
     torch.manual_seed(0)
     results = []
     for preset in a.presets.split(","):
-        model = Classifier(**PRESETS[preset])
+        model = Classifier(**PRESETS[preset]).to(device)
         decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "ln" in n or "layer_norm" in n)]
         rest = [p for n, p in model.named_parameters() if n.endswith("bias") or "ln" in n or "layer_norm" in n]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=1e-4)
         for seq in map(int, a.seqs.split(",")):
             ids = torch.randint(1000, 21000, (a.batch, seq))
             ids[:, 0] = 101
-            mask = torch.ones(a.batch, seq, dtype=torch.long)
-            labels = torch.arange(a.batch) % 2
+            ids = ids.to(device)
+            mask = torch.ones(a.batch, seq, dtype=torch.long, device=device)
+            labels = (torch.arange(a.batch) % 2).to(device)
 
             def step():
                 model.train()
@@ -93,21 +100,25 @@ def main():
                 opt.step()
 
             step()  # warm-up
+            sync()
             t0 = time.perf_counter()
             for _ in range(a.steps):
                 step()
+            sync()
             train_s = (time.perf_counter() - t0) / a.steps
             model.eval()
             with torch.no_grad():
                 model(ids, mask)
+                sync()
                 t0 = time.perf_counter()
                 for _ in range(a.steps):
                     model(ids, mask)
+                sync()
                 eval_s = (time.perf_counter() - t0) / a.steps
             tokens = a.batch * seq
             results.append(dict(preset=preset, seq=seq, batch=a.batch, train_tokens_per_s=tokens / train_s,
                                 eval_tokens_per_s=tokens / eval_s))
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+    print(json.dumps({"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(), "results": results}))
 
 
 if __name__ == "__main__":

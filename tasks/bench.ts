@@ -1,6 +1,6 @@
 /**
- * `deno task bench [matmul|tokenize|train ...]`: benchmarks that print numbers (never timed tests).
- * With no name, runs them all.
+ * `deno task bench [matmul|tokenize|train ...]`: benchmarks that print numbers (never timed tests) and write
+ * them as JSON to `runs/bench/<name>.json` (or `--json FILE`). With no name, runs them all.
  */
 import { runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
@@ -10,6 +10,12 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   tokenize: async () => (await import("./bench_tokenize.ts")).benchTokenize,
   train: async () => (await import("./bench_train.ts")).benchTrain,
 };
+
+/** Adds the default `--json runs/bench/<name>.json` unless the caller chose a file or asked for help. */
+function withJson(name: string, args: string[]): string[] {
+  const chosen = args.some((a) => a === "--json" || a.startsWith("--json=") || a === "--help" || a === "-h");
+  return chosen ? args : [...args, "--json", `runs/bench/${name}.json`];
+}
 
 runMain(async () => {
   const [name, ...rest] = Deno.args;
@@ -22,10 +28,10 @@ runMain(async () => {
     if (!load) {
       throw new UserError(`bench: unknown benchmark "${name}" (known: ${Object.keys(BENCHES).join(", ")})`);
     }
-    return await (await load())(rest);
+    return await (await load())(withJson(name, rest));
   }
   for (const [bench, load] of Object.entries(BENCHES)) {
     console.log(`\n== ${bench} ==`);
-    await (await load())(Deno.args);
+    await (await load())(withJson(bench, Deno.args));
   }
 });

@@ -9,7 +9,7 @@ import { gpu, initGpu } from "../autograd/runtime.ts";
 import { autotuneMatmul, flopsOf, isCpuAdapter, timeVariant } from "../autograd/autotune.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { UserError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeJsonFile } from "../util/fs.ts";
 
 const HELP = `deno task bench matmul [--json FILE] [--variants a,b] [--sizes 256,512,...] [--no-distilbert]
                         [--batch 8] [--seq 256] [--cell-ms 400]
@@ -139,7 +139,7 @@ export async function benchMatmul(args: string[]): Promise<void> {
   if (gpu().takeErrors().length) throw new Error("WebGPU errors during the benchmark");
   if (values.json) {
     const out = { adapter: summary, date: new Date().toISOString(), unit: "GFLOP/s", results };
-    await writeFileAtomic(values.json, JSON.stringify(out, null, 2) + "\n");
+    await writeJsonFile(values.json, out);
     console.log(`wrote ${values.json}`);
   }
 }

@@ -7,7 +7,7 @@ import { UserError } from "../util/errors.ts";
 import { isImdbSplit, readImdbParquet } from "../data/imdb.ts";
 import { resolveImdbSplit } from "../data/imdb_source.ts";
 import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
-import { sharedDir } from "../util/fs.ts";
+import { sharedDir, writeJsonFile } from "../util/fs.ts";
 
 const HELP = `deno task bench tokenize [flags]
 
@@ -16,6 +16,7 @@ const HELP = `deno task bench tokenize [flags]
   --max-length N    default 512
   --vocab FILE      default the bundled distilbert-base-uncased vocab
   --repeat N        timed passes, each with a fresh tokenizer (cold word cache); default 3
+  --json FILE       also write the results as JSON
   -h, --help        this help`;
 
 export async function benchTokenize(args: string[]): Promise<void> {
@@ -25,6 +26,7 @@ export async function benchTokenize(args: string[]): Promise<void> {
     "max-length": { type: "string" },
     vocab: { type: "string" },
     repeat: { type: "string" },
+    json: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -47,6 +49,7 @@ export async function benchTokenize(args: string[]): Promise<void> {
   console.log(`tokenize bench: ${texts.length} reviews (${(chars / 1e6).toFixed(1)} M chars) from ${path}`);
   console.log(`parquet read: ${readSeconds.toFixed(2)} s`);
 
+  const passes: { seconds: number; reviews_per_s: number; tokens_per_s: number; tokens: number }[] = [];
   for (let pass = 1; pass <= repeat; pass++) {
     // A fresh tokenizer per pass, so every pass pays for filling the word cache, as a real run does.
     const tokenizer = BertTokenizer.fromVocabText(vocabText);
@@ -54,11 +57,24 @@ export async function benchTokenize(args: string[]): Promise<void> {
     let tokens = 0;
     for (const text of texts) tokens += tokenizer.encode(text, { maxLength }).length;
     const seconds = (performance.now() - started) / 1000;
+    passes.push({ seconds, reviews_per_s: texts.length / seconds, tokens_per_s: tokens / seconds, tokens });
     console.log(
       `pass ${pass}: ${seconds.toFixed(2)} s, ${(texts.length / seconds).toFixed(0)} reviews/s, ${
         (tokens / seconds / 1e6).toFixed(2)
       } M tokens/s (${tokens} tokens, max_length ${maxLength}, single-threaded)`,
     );
+  }
+  if (values.json) {
+    await writeJsonFile(values.json, {
+      date: new Date().toISOString(),
+      file: path,
+      reviews: texts.length,
+      max_length: maxLength,
+      parquet_read_seconds: readSeconds,
+      single_threaded: true,
+      passes,
+    });
+    console.log(`wrote ${values.json}`);
   }
 }
 

@@ -4,14 +4,15 @@
  * (N = transformer-block parameters, T = B·S tokens); inference a third of that.
  */
 import { gpu, initGpu, noGrad, tidy } from "../autograd/mod.ts";
-import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
+import { autotuneMatmul, isCpuAdapter, matmulShapesFor } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { type DistilBertConfig, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { Trainer } from "../train/trainer.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
-import { numberFlag, parseFlags } from "./_cli.ts";
-import { exists, sharedDir, writeFileAtomic } from "../util/fs.ts";
+import { numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { UserError } from "../util/errors.ts";
+import { exists, sharedDir, writeJsonFile } from "../util/fs.ts";
 import { join } from "node:path";
 import { bucketByLength, epochOrder, paddingEfficiency } from "../train/batches.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
@@ -35,7 +36,7 @@ interface PeerResult {
 }
 
 /** Runs bench/pytorch_ref.py with the same presets and shapes; null (with a message) when torch is missing. */
-async function pytorchPeer(presets: string, seqs: string, batch: number, steps: number) {
+async function pytorchPeer(presets: string, seqs: string, batch: number, steps: number, device: string) {
   const python = (await exists("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
   const probe = await new Deno.Command(python, {
     args: ["-c", "import torch"],
@@ -51,7 +52,11 @@ async function pytorchPeer(presets: string, seqs: string, batch: number, steps: 
   }
   const script = new URL("../bench/pytorch_ref.py", import.meta.url).pathname;
   const out = await new Deno.Command(python, {
-    args: [script, "--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
+    args: [
+      script,
+      ...["--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
+      ...["--device", device],
+    ],
     stderr: "inherit",
   }).output();
   if (!out.success) {
@@ -60,6 +65,7 @@ async function pytorchPeer(presets: string, seqs: string, batch: number, steps: 
   }
   return JSON.parse(new TextDecoder().decode(out.stdout)) as {
     torch: string;
+    device: string;
     threads: number;
     results: PeerResult[];
   };
@@ -92,42 +98,44 @@ async function paddingReport(batch: number) {
   return report;
 }
 
-export async function benchTrain(args: string[]): Promise<void> {
-  const { values } = parseFlags(args, {
-    presets: { type: "string", default: "tiny,small" },
-    seqs: { type: "string", default: "128,256" },
-    batch: { type: "string", default: "8" },
-    steps: { type: "string", default: "3" },
-    json: { type: "string" },
-    "no-peer": { type: "boolean" },
-    help: { type: "boolean" },
-  });
-  if (values.help) {
-    console.log(
-      "deno task bench train [--presets tiny,small,base] [--seqs 128,256,512] [--batch 8] [--steps 3] [--json F]",
-    );
-    return;
-  }
-  const rt = await initGpu();
-  const batch = numberFlag(values.batch, "--batch", { integer: true, positive: true })!;
-  const steps = numberFlag(values.steps, "--steps", { integer: true, positive: true })!;
-  console.log(`adapter: ${rt.summary.description}`);
+const HELP = `deno task bench train [--presets tiny,small,base] [--seqs 128,256,512] [--batch 8] [--steps 3]
+                      [--json FILE] [--no-peer] [--no-padding]
+  --presets, --seqs   the grid (default: all three presets at 128, 256, 512; on a CPU adapter tiny,small at
+                      128,256, since base at 512 takes minutes per step there)
+  --batch             sequences per step (default 8)
+  --steps             timed steps per cell, after one warm-up step (default 3)
+  --json              also write the results as JSON
+  --no-peer           skip the PyTorch peer (bench/pytorch_ref.py; skipped anyway when torch is missing)
+  --no-padding        skip the IMDB padding-efficiency report`;
+
+interface Row {
+  preset: string;
+  seq: number;
+  batch: number;
+  train_tokens_per_s: number;
+  train_seqs_per_s: number;
+  train_gflops: number;
+  eval_tokens_per_s: number;
+  eval_gflops: number;
+  peer_train_tokens_per_s?: number;
+  peer_eval_tokens_per_s?: number;
+  train_ratio?: number;
+  eval_ratio?: number;
+}
+
+/** Trains and evaluates each preset on random full-length batches; prints and returns one row per cell. */
+async function measure(presets: string[], seqs: number[], batch: number, steps: number): Promise<Row[]> {
   console.log("preset  seq  batch   train tok/s  train seq/s  train GFLOP/s   eval tok/s  eval GFLOP/s");
-  const results: (Record<string, number> & { preset: string; seq: number })[] = [];
-  for (const preset of values.presets!.split(",")) {
+  const results: Row[] = [];
+  for (const preset of presets) {
     const config = presetConfig(preset);
     const model = DistilBertClassifier.fromHost(config, initHostParams(config, 1));
-    const shapes = values.seqs!.split(",").flatMap((seq) =>
-      matmulShapesFor({
-        batch,
-        seq: Number(seq),
-        dim: config.dim,
-        hidden: config.hidden_dim,
-        heads: config.n_heads,
-      })
+    await autotuneMatmul(
+      seqs.flatMap((seq) =>
+        matmulShapesFor({ batch, seq, dim: config.dim, hidden: config.hidden_dim, heads: config.n_heads })
+      ),
     );
-    await autotuneMatmul(shapes);
-    for (const seq of values.seqs!.split(",").map(Number)) {
+    for (const seq of seqs) {
       const n = batch * (steps + 1);
       const ids = new Int32Array(n * seq), offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * seq);
       for (let i = 0; i < ids.length; i++) ids[i] = i % seq === 0 ? 101 : 1000 + ((i * 7919) % 20000);
@@ -149,16 +157,18 @@ export async function benchTrain(args: string[]): Promise<void> {
       const t0 = performance.now();
       for (let s = 1; s <= steps; s++) await trainer.trainStep([batchOf(s)]);
       const trainSec = (performance.now() - t0) / 1000 / steps;
-      const e0 = performance.now();
-      for (let s = 0; s < steps; s++) {
-        const out = noGrad(() => tidy(() => model.forward(batchOf(s), { training: false })));
+      const evalOnce = async (k: number) => {
+        const out = noGrad(() => tidy(() => model.forward(batchOf(k), { training: false })));
         await out.toArray();
         out.dispose();
-      }
+      };
+      await evalOnce(0); // warm-up: the eval graph has its own pipelines
+      const e0 = performance.now();
+      for (let s = 0; s < steps; s++) await evalOnce(s);
       const evalSec = (performance.now() - e0) / 1000 / steps;
       trainer.optimizer.dispose();
       const tokens = batch * seq, flops = trainFlops(config, batch, seq);
-      const r = {
+      const r: Row = {
         preset,
         seq,
         batch,
@@ -168,7 +178,7 @@ export async function benchTrain(args: string[]): Promise<void> {
         eval_tokens_per_s: tokens / evalSec,
         eval_gflops: flops / 3 / evalSec / 1e9,
       };
-      results.push(r as typeof r & Record<string, number>);
+      results.push(r);
       console.log(
         `${preset.padEnd(6)} ${String(seq).padStart(4)} ${String(batch).padStart(6)} ${
           r.train_tokens_per_s.toFixed(0).padStart(13)
@@ -179,17 +189,86 @@ export async function benchTrain(args: string[]): Promise<void> {
     }
     model.dispose();
   }
-  console.log(
-    `buffer pool: ${gpu().pool.hits} hits, ${gpu().pool.misses} misses, peak ${
-      (gpu().pool.peakBytes / 2 ** 20).toFixed(0)
-    } MiB`,
+  return results;
+}
+
+export async function benchTrain(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, {
+    presets: { type: "string" },
+    seqs: { type: "string" },
+    batch: { type: "string", default: "8" },
+    steps: { type: "string", default: "3" },
+    json: { type: "string" },
+    "no-peer": { type: "boolean" },
+    "no-padding": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return console.log(HELP);
+  const batch = numberFlag(values.batch, "--batch", { integer: true, positive: true })!;
+  const steps = numberFlag(values.steps, "--steps", { integer: true, positive: true })!;
+  const rt = await initGpu();
+  const cpu = isCpuAdapter();
+  const presets = (values.presets ?? (cpu ? "tiny,small" : "tiny,small,base")).split(",").filter((p) => p);
+  for (const p of presets) presetConfig(p); // unknown names fail before any work
+  const seqs = (values.seqs ?? (cpu ? "128,256" : "128,256,512")).split(",").filter((x) => x).map((x) =>
+    numberFlag(x, "--seqs", { integer: true, positive: true })!
   );
-  if (values.json) {
-    await writeFileAtomic(
-      values.json,
-      JSON.stringify({ adapter: rt.summary.description, results }, null, 2) + "\n",
+  if (seqs.some((s) => s > 512)) throw new UserError("--seqs: DistilBERT has 512 positions at most");
+  console.log(`adapter: ${rt.summary.description}${cpu ? " [CPU driver]" : ""}`);
+  console.log(
+    `FLOPs (matmuls only): train 6·N·T + 12·layers·S²·dim·B, N = block parameters, T = B·S; eval 1/3`,
+  );
+
+  const results = await measure(presets, seqs, batch, steps);
+  const pool = gpu().pool;
+  const poolReport = {
+    hits: pool.hits,
+    misses: pool.misses,
+    hit_rate: pool.hits / Math.max(1, pool.hits + pool.misses),
+    peak_bytes: pool.peakBytes,
+  };
+  console.log(
+    `buffer pool: ${pool.hits} hits, ${pool.misses} misses (hit rate ${
+      (100 * poolReport.hit_rate).toFixed(1)
+    }%), peak ${(pool.peakBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+
+  const peer = values["no-peer"]
+    ? null
+    : await pytorchPeer(presets.join(","), seqs.join(","), batch, steps, cpu ? "cpu" : "cuda");
+  if (peer) {
+    console.log(
+      `PyTorch ${peer.torch} (${peer.device}, ${peer.threads} threads), same cells; ours / PyTorch:`,
     );
+    console.log("preset  seq   torch train tok/s  ratio   torch eval tok/s  ratio");
+    for (const r of results) {
+      const p = peer.results.find((x) => x.preset === r.preset && x.seq === r.seq);
+      if (!p) continue;
+      r.peer_train_tokens_per_s = p.train_tokens_per_s;
+      r.peer_eval_tokens_per_s = p.eval_tokens_per_s;
+      r.train_ratio = r.train_tokens_per_s / p.train_tokens_per_s;
+      r.eval_ratio = r.eval_tokens_per_s / p.eval_tokens_per_s;
+      console.log(
+        `${r.preset.padEnd(6)} ${String(r.seq).padStart(4)} ${p.train_tokens_per_s.toFixed(0).padStart(19)} ${
+          r.train_ratio.toFixed(2).padStart(6)
+        } ${p.eval_tokens_per_s.toFixed(0).padStart(18)} ${r.eval_ratio.toFixed(2).padStart(6)}`,
+      );
+    }
+  }
+  const padding = values["no-padding"] ? null : await paddingReport(batch);
+  if (values.json) {
+    const out = {
+      adapter: rt.summary,
+      date: new Date().toISOString(),
+      flops: "train 6*N*B*S + 12*layers*S^2*dim*B (matmuls only); eval a third",
+      results,
+      buffer_pool: poolReport,
+      pytorch: peer ? { torch: peer.torch, device: peer.device, threads: peer.threads } : null,
+      padding_efficiency: padding,
+    };
+    await writeJsonFile(values.json, out);
+    console.log(`wrote ${values.json}`);
   }
 }
 
-if (import.meta.main) await benchTrain(Deno.args);
+if (import.meta.main) runMain(() => benchTrain(Deno.args));

@@ -55,3 +55,10 @@ export function sharedDir(): string | null {
     return null;
   }
 }
+
+/** Writes `value` as indented JSON through `writeFileAtomic`, creating the parent folder first. */
+export async function writeJsonFile(path: string, value: unknown): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
