@@ -7,13 +7,13 @@
  * `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone is installed).
  */
 import { gpu } from "./runtime.ts";
-import { fill, setMatmulChooser } from "./ops.ts";
+import { dispatchMatmul, fill, type MatmulPlan, planFromName, planName, setMatmulChooser } from "./ops.ts";
 import { Tensor } from "./tensor.ts";
-import { MATMUL_VARIANTS, type MatmulShape, matmulUniforms, type MatmulVariant } from "../kernels/matmul.ts";
+import { MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from "../kernels/matmul.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
 /** Bumped when variants change meaning, so stale cached choices are not reused. */
-const CACHE_VERSION = 2;
+const CACHE_VERSION = 3;
 /** Problems below this many FLOPs are not worth timing: the heuristic picks. */
 const MIN_TUNE_FLOPS = 1e6;
 
@@ -140,14 +140,25 @@ async function writeCache(path: string | null, cache: CacheFile): Promise<void> 
   }
 }
 
-/** The installed chooser: the tuned choice for the shape's bucket, else the heuristic. */
-export function tunedVariant(s: MatmulShape): MatmulVariant {
-  const name = table.get(shapeBucket(s));
-  const v = name ? byName(name) : undefined;
-  return v && v.supports(s) ? v : heuristicVariant(s);
+/**
+ * The untuned plan. On CPU drivers an A·Bᵀ with a wide n runs on B transposed first (x·Wᵀ at DistilBERT's
+ * shapes: 21-23 GFLOP/s as it is, 33-35 with the transpose); elsewhere the heuristic's variant on B as it is.
+ */
+export function heuristicPlan(s: MatmulShape, cpu = isCpuAdapter()): MatmulPlan {
+  if (cpu && s.transB && !s.transA && s.n >= 128) {
+    const nn = { ...s, transB: false };
+    return { variant: heuristicVariant(nn, cpu), transposeB: true };
+  }
+  return { variant: heuristicVariant(s, cpu), transposeB: false };
 }
 
-/** The tuned table (bucket → variant name), for reports. */
+/** The installed chooser: the tuned plan for the shape's bucket, else the heuristic. */
+export function tunedPlan(s: MatmulShape): MatmulPlan {
+  const name = table.get(shapeBucket(s));
+  return (name ? planFromName(name, s) : null) ?? heuristicPlan(s);
+}
+
+/** The tuned table (bucket → plan name), for reports. */
 export function tunedChoices(): Map<string, string> {
   return new Map(table);
 }
@@ -170,28 +181,23 @@ export interface TimeOptions {
 }
 
 /**
- * Milliseconds per run of `v` on `s`: one warm-up (compiles the pipeline), then rounds of `reps` runs in
- * one submission until the budget is spent (at least one round); the fastest round counts. Inputs are zeros (timing only).
+ * Milliseconds per run of `plan` on `s`: one warm-up (compiles the pipelines), then rounds of `reps` runs in
+ * one submission until the budget is spent (at least one round); the fastest round counts. Inputs are zeros
+ * (timing only). A `T+` plan's time includes transposing B.
  */
-export async function timeVariant(v: MatmulVariant, s: MatmulShape, opts: TimeOptions = {}): Promise<number> {
+export async function timePlan(plan: MatmulPlan, s: MatmulShape, opts: TimeOptions = {}): Promise<number> {
   const budget = opts.budgetMs ?? 50, reps = opts.reps ?? 2;
   const rt = gpu();
-  const a = fill([s.batch * s.m * s.k], 0), b = fill([s.batch * s.k * s.n], 0);
+  const bShape = s.transB ? [s.n, s.k] : [s.k, s.n];
+  const a = fill([s.batch * s.m, s.k], 0), b = fill(s.batch > 1 ? [s.batch, ...bShape] : bShape, 0);
   const c = new Tensor([s.batch * s.m * s.n]);
-  const spec = {
-    wgsl: v.wgsl(s),
-    buffers: [a.binding, b.binding, c.binding],
-    uniforms: matmulUniforms(s, false),
-    workgroups: v.workgroups(s),
-    label: `autotune_${v.name}`,
-  };
   try {
-    rt.dispatch(spec);
+    dispatchMatmul(a, b, c, s, plan);
     await rt.sync();
     let best = Infinity, spent = 0;
     do {
       const t0 = performance.now();
-      for (let i = 0; i < reps; i++) rt.dispatch(spec);
+      for (let i = 0; i < reps; i++) dispatchMatmul(a, b, c, s, plan);
       await rt.sync();
       const ms = performance.now() - t0;
       spent += ms;
@@ -203,6 +209,11 @@ export async function timeVariant(v: MatmulVariant, s: MatmulShape, opts: TimeOp
     b.dispose();
     c.dispose();
   }
+}
+
+/** Milliseconds per run of variant `v` on `s` (B as it is); see `timePlan`. */
+export function timeVariant(v: MatmulVariant, s: MatmulShape, opts: TimeOptions = {}): Promise<number> {
+  return timePlan({ variant: v, transposeB: false }, s, opts);
 }
 
 export interface AutotuneOptions {
@@ -235,7 +246,7 @@ export async function autotuneMatmul(
     table.clear();
     tableAdapter = key;
   }
-  setMatmulChooser(tunedVariant);
+  setMatmulChooser(tunedPlan);
   let disabled = false;
   try {
     disabled = Deno.env.get("DISTILBERT_AUTOTUNE") === "0";
@@ -258,7 +269,7 @@ export async function autotuneMatmul(
     if (done.has(bucket)) continue;
     done.add(bucket);
     const hit = opts.force ? undefined : cached[bucket];
-    if (hit && byName(hit)?.supports(s)) {
+    if (hit && planFromName(hit, s)) {
       table.set(bucket, hit);
       results.push({ shape: s, bucket, choice: hit, timings: {}, source: "cache" });
       continue;
@@ -267,7 +278,7 @@ export async function autotuneMatmul(
       results.push({
         shape: s,
         bucket,
-        choice: heuristicVariant(s, cpu).name,
+        choice: planName(heuristicPlan(s, cpu)),
         timings: {},
         source: "heuristic",
       });
@@ -275,13 +286,19 @@ export async function autotuneMatmul(
     }
     const proxy = proxyShape(s, maxFlops);
     // The tiled kernel is ~10x slower on CPU drivers (barriers are coroutine switches): not worth timing.
-    const candidates = MATMUL_VARIANTS.filter((v) => v.supports(proxy) && !(cpu && v.name === "tiled64"));
+    // A·Bᵀ products also try each variant on B transposed first (`T+variant`).
+    const names = MATMUL_VARIANTS.filter((v) => !(cpu && v.name === "tiled64")).flatMap((v) =>
+      proxy.transB && !proxy.transA ? [v.name, `T+${v.name}`] : [v.name]
+    );
     const timings: Record<string, number> = {};
-    for (const v of candidates) timings[v.name] = await timeVariant(v, proxy, { budgetMs: opts.budgetMs });
+    for (const name of names) {
+      const plan = planFromName(name, proxy);
+      if (plan) timings[name] = await timePlan(plan, proxy, { budgetMs: opts.budgetMs });
+    }
     // The heuristic's pick keeps the shape unless another is clearly (10%) faster: timings on a shared
     // CPU are noisy, and a stable choice is worth more than a coin flip between near-equals.
     const fastest = Object.entries(timings).sort((x, y) => x[1] - y[1])[0][0];
-    const fallback = heuristicVariant(s, cpu).name;
+    const fallback = planName(heuristicPlan(s, cpu));
     const choice = timings[fallback] !== undefined && timings[fallback] <= 1.1 * timings[fastest]
       ? fallback
       : fastest;

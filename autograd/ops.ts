@@ -68,6 +68,7 @@ export function clone(x: Tensor): Tensor {
   gpu().copy(x.buffer, y.buffer, x.size * 4);
   return y;
 }
+coreOps.clone = clone;
 
 // ---- element-wise --------------------------------------------------------------------------------------
 
@@ -197,28 +198,75 @@ export function mean(x: Tensor): Tensor {
 
 // ---- matmul --------------------------------------------------------------------------------------------
 
+/**
+ * How one matmul runs: a kernel variant, and whether B is first transposed into a temporary so that an
+ * A·Bᵀ product runs as A·B. On CPU drivers, elements contiguous along k load one scalar at a time while
+ * B's rows load as vec4: one pass over B's k·n elements can pay for itself in the m·n·k inner loop.
+ * Plans are named `variant` or `T+variant` (the autotuner's table and `setMatmulVariant` use the names).
+ */
+export interface MatmulPlan {
+  variant: MatmulVariant;
+  transposeB: boolean;
+}
+
+export const planName = (p: MatmulPlan) => `${p.transposeB ? "T+" : ""}${p.variant.name}`;
+
+/** The plan a name stands for on shape `s`, or null when the name is unknown or does not support `s`. */
+export function planFromName(name: string, s: MatmulShape): MatmulPlan | null {
+  const transposeB = name.startsWith("T+");
+  if (transposeB && !(s.transB && !s.transA)) return null;
+  const variant = MATMUL_VARIANTS.find((v) => v.name === (transposeB ? name.slice(2) : name));
+  if (!variant || !variant.supports(transposeB ? { ...s, transB: false } : s)) return null;
+  return { variant, transposeB };
+}
+
 let variantOverride: string | null = null;
-/** Forces one matmul variant by name (tests and benchmarks); null restores the automatic choice. */
+/**
+ * Forces one plan by name (tests and benchmarks): a variant, or `T+variant` (applied to A·Bᵀ products,
+ * the variant alone elsewhere); null restores the automatic choice.
+ */
 export function setMatmulVariant(name: string | null): void {
   variantOverride = name;
 }
 
 /** The automatic choice: the first variant after the reference that supports a shape, until autotuned. */
-let matmulChooser = (s: MatmulShape): MatmulVariant =>
-  MATMUL_VARIANTS.slice(1).find((v) => v.supports(s)) ?? MATMUL_VARIANTS[0];
+let matmulChooser = (s: MatmulShape): MatmulPlan => ({
+  variant: MATMUL_VARIANTS.slice(1).find((v) => v.supports(s)) ?? MATMUL_VARIANTS[0],
+  transposeB: false,
+});
 
-/** Picks the kernel for a shape: an override (which wins over any installed chooser), else the chooser. */
-export function chooseMatmulVariant(s: MatmulShape): MatmulVariant {
+/** Picks the plan for a shape: an override (which wins over any installed chooser), else the chooser. */
+export function chooseMatmulPlan(s: MatmulShape): MatmulPlan {
   if (variantOverride) {
-    const v = MATMUL_VARIANTS.find((v) => v.name === variantOverride);
-    if (!v) throw new Error(`unknown matmul variant ${variantOverride}`);
-    return v;
+    const plan = planFromName(variantOverride, s) ??
+      (variantOverride.startsWith("T+") ? planFromName(variantOverride.slice(2), s) : null);
+    if (!plan) throw new Error(`matmul variant ${variantOverride} is unknown or does not support the shape`);
+    return plan;
   }
   return matmulChooser(s);
 }
 /** Lets the autotuner install its choice. */
-export function setMatmulChooser(fn: (s: MatmulShape) => MatmulVariant): void {
+export function setMatmulChooser(fn: (s: MatmulShape) => MatmulPlan): void {
   matmulChooser = fn;
+}
+
+/** The last two axes swapped (a plain copy, no tape). */
+export function transposeLast2(x: Tensor): Tensor {
+  return permuteRaw(x, x.shape.length === 2 ? [1, 0] : [0, 2, 1]);
+}
+
+/** Dispatches C = op(A)·op(B) into `out` following `plan`. */
+export function dispatchMatmul(a: Tensor, b: Tensor, out: Tensor, s: MatmulShape, plan: MatmulPlan): void {
+  const shared = b.shape.length === 2;
+  if (plan.transposeB) {
+    const bt = transposeLast2(b), nn = { ...s, transB: false };
+    const v = plan.variant;
+    run(v.wgsl(nn), [a, bt, out], matmulUniforms(nn, shared), v.workgroups(nn), `matmul_T+${v.name}`);
+    bt.dispose(); // its buffer may be reused by later dispatches of this submission, which run after this one
+    return;
+  }
+  const v = plan.variant;
+  run(v.wgsl(s), [a, b, out], matmulUniforms(s, shared), v.workgroups(s), `matmul_${v.name}`);
 }
 
 function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
@@ -242,8 +290,7 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   }
   const s: MatmulShape = { batch, m, n, k: ka, transA, transB };
   const out = new Tensor(ra === 3 ? [batch, m, n] : [m, n]);
-  const v = chooseMatmulVariant(s);
-  run(v.wgsl(s), [a, b, out], matmulUniforms(s, rb === 2), v.workgroups(s), `matmul_${v.name}`);
+  dispatchMatmul(a, b, out, s, chooseMatmulPlan(s));
   return out;
 }
 

@@ -61,6 +61,11 @@ export class Tensor {
     return this.storage === null;
   }
 
+  /** Whether another live tensor views the same storage (writing in place would change it too). */
+  get sharesStorage(): boolean {
+    return (this.storage?.refs ?? 0) > 1;
+  }
+
   /** The binding a kernel sees: this tensor's elements. */
   get binding() {
     return { buffer: this.buffer, bytes: Math.max(4, this.size * 4) };
@@ -132,7 +137,7 @@ export class Tensor {
         // A leaf: its gradient outlives the scope that computed it.
         keep(g);
         if (t.grad) {
-          accumulate(t.grad, g);
+          t.grad = keep(addInto(t.grad, g));
           g.dispose();
         } else t.grad = g;
         continue;
@@ -148,7 +153,7 @@ export class Tensor {
         }
         const prev = grads.get(p);
         if (prev) {
-          accumulate(prev, pg);
+          grads.set(p, addInto(prev, pg));
           pg.dispose();
         } else grads.set(p, pg);
       });
@@ -160,9 +165,25 @@ export class Tensor {
 export const coreOps = {
   fill: null as unknown as (shape: readonly number[], value: number) => Tensor,
   accumulate: null as unknown as (dst: Tensor, src: Tensor) => void,
+  clone: null as unknown as (x: Tensor) => Tensor,
 };
 const fill = (shape: readonly number[], value: number) => coreOps.fill(shape, value);
 const accumulate = (dst: Tensor, src: Tensor) => coreOps.accumulate(dst, src);
+
+/**
+ * sum + g, in place, unless `sum`'s storage is also seen by another tensor (ops hand out views of their
+ * output gradient, e.g. add's to both inputs): then into a copy, so the other tensor keeps its value.
+ */
+function addInto(sum: Tensor, g: Tensor): Tensor {
+  if (!sum.sharesStorage) {
+    accumulate(sum, g);
+    return sum;
+  }
+  const copy = coreOps.clone(sum);
+  sum.dispose();
+  accumulate(copy, g);
+  return copy;
+}
 
 /** Marks an op output: records its node when any parent needs a gradient and grad mode is on. */
 export function record(out: Tensor, parents: Tensor[], backward: Node["backward"]): Tensor {

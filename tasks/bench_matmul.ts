@@ -6,17 +6,25 @@
  */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { gpu, initGpu } from "../autograd/runtime.ts";
-import { autotuneMatmul, flopsOf, isCpuAdapter, timeVariant } from "../autograd/autotune.ts";
+import { autotuneMatmul, flopsOf, isCpuAdapter, timePlan } from "../autograd/autotune.ts";
+import { planFromName } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { UserError } from "../util/errors.ts";
 import { writeJsonFile } from "../util/fs.ts";
 
+/** Every variant, then every variant after the reference on B transposed first. */
+const PLAN_NAMES = [
+  ...MATMUL_VARIANTS.map((v) => v.name),
+  ...MATMUL_VARIANTS.slice(1).map((v) => `T+${v.name}`),
+];
+
 const HELP = `deno task bench matmul [--json FILE] [--variants a,b] [--sizes 256,512,...] [--no-distilbert]
                         [--batch 8] [--seq 256] [--cell-ms 400]
 
-Prints a table of GFLOP/s: matmul variant × shape, and the variant autotune picks for each shape.
+Prints a table of GFLOP/s: matmul plan × shape, and the plan autotune picks for each shape. A plan is a
+variant, or T+variant: B transposed into a temporary first, so an A·Bᵀ product runs as A·B (time included).
   --json        also write the results as JSON
-  --variants    only these variants (default: all; ${MATMUL_VARIANTS.map((v) => v.name).join(", ")})
+  --variants    only these plans (default: all; ${PLAN_NAMES.join(", ")})
   --sizes       square sizes, NN (default 256,512,1024,2048)
   --no-distilbert  skip DistilBERT's shapes (batch·seq tokens, dim 768, hidden 3072, 12 heads)
   --cell-ms     timing budget per cell (a cell whose single run is longer is timed once)`;
@@ -66,21 +74,21 @@ export async function benchMatmul(args: string[]): Promise<void> {
   const sizes = (values.sizes ?? "256,512,1024,2048").split(",").filter((x) => x).map((x) =>
     numberFlag(x, "--sizes", { integer: true, positive: true })!
   );
-  let variants = MATMUL_VARIANTS;
+  const allPlans = values.variants === undefined;
+  let plans = PLAN_NAMES;
   if (values.variants) {
-    const names = values.variants.split(",");
-    for (const n of names) {
-      if (!MATMUL_VARIANTS.some((v) => v.name === n)) {
-        throw new UserError(
-          `--variants: unknown variant "${n}" (known: ${MATMUL_VARIANTS.map((v) => v.name).join(", ")})`,
-        );
+    plans = values.variants.split(",").filter((n) => n);
+    for (const n of plans) {
+      if (!PLAN_NAMES.includes(n)) {
+        throw new UserError(`--variants: unknown plan "${n}" (known: ${PLAN_NAMES.join(", ")})`);
       }
     }
-    variants = MATMUL_VARIANTS.filter((v) => names.includes(v.name));
   }
 
   const rt = await initGpu();
   const summary = rt.summary;
+  // The workgroup-memory kernel is ~10x slower on CPU drivers: its transposed-B plan is not worth a column.
+  if (allPlans && isCpuAdapter()) plans = plans.filter((n) => n !== "T+tiled64");
   console.log(
     `adapter: ${summary.description} (${summary.vendor || "?"}, ${summary.architecture || "?"})` +
       `${isCpuAdapter() ? " [CPU driver]" : ""}`,
@@ -99,7 +107,10 @@ export async function benchMatmul(args: string[]): Promise<void> {
   // Compile every pipeline up front on tiny shapes (same WGSL as the big ones), so no cell pays for it.
   for (const r of rows) {
     const tiny = { ...r.shape, batch: 1, m: 16, n: 16, k: 16 };
-    for (const v of variants) if (v.supports(r.shape)) await timeVariant(v, tiny, { budgetMs: 0, reps: 1 });
+    for (const name of plans) {
+      const plan = planFromName(name, r.shape);
+      if (plan) await timePlan(plan, tiny, { budgetMs: 0, reps: 1 });
+    }
   }
 
   const results: {
@@ -109,29 +120,28 @@ export async function benchMatmul(args: string[]): Promise<void> {
     autotune: string;
   }[] = [];
   const width = Math.max(...rows.map((r) => r.label.length)) + 2;
-  const colW = Math.max(9, ...variants.map((v) => v.name.length + 2));
-  console.log(
-    "shape".padEnd(width) + variants.map((v) => v.name.padStart(colW)).join("") + "   autotune",
-  );
+  const colW = Math.max(9, ...plans.map((n) => n.length + 2));
+  console.log("shape".padEnd(width) + plans.map((n) => n.padStart(colW)).join("") + "   autotune");
   for (const r of rows) {
     const gflops: Record<string, number | null> = {};
-    for (const v of variants) {
-      if (!v.supports(r.shape)) {
-        gflops[v.name] = null;
+    for (const name of plans) {
+      const plan = planFromName(name, r.shape);
+      if (!plan) {
+        gflops[name] = null;
         continue;
       }
       // One run first, to size the batch of runs so a cell takes about cellMs.
-      const single = await timeVariant(v, r.shape, { budgetMs: 0, reps: 1 });
+      const single = await timePlan(plan, r.shape, { budgetMs: 0, reps: 1 });
       const reps = Math.max(1, Math.min(16, Math.floor(cellMs / 2 / single)));
       const ms = single * reps * 2 > cellMs * 4
         ? single
-        : Math.min(single, await timeVariant(v, r.shape, { budgetMs: cellMs, reps }));
-      gflops[v.name] = flopsOf(r.shape) / ms / 1e6;
+        : Math.min(single, await timePlan(plan, r.shape, { budgetMs: cellMs, reps }));
+      gflops[name] = flopsOf(r.shape) / ms / 1e6;
     }
     const pick = pickOf(r.shape);
     results.push({ label: r.label, shape: r.shape, gflops, autotune: pick });
-    const cells = variants.map((v) => {
-      const g = gflops[v.name];
+    const cells = plans.map((n) => {
+      const g = gflops[n];
       return (g === null ? "-" : g.toFixed(1)).padStart(colW);
     });
     console.log(r.label.padEnd(width) + cells.join("") + `   ${pick}`);

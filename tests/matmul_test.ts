@@ -1,9 +1,10 @@
 /**
  * Every matmul variant equals the reference `simple` on every shape it claims to support: all four
- * transpose combinations, batched and shared-B, sizes that are not multiples of any tile, odd k.
+ * transpose combinations, batched and shared-B, sizes that are not multiples of any tile, odd k. So does
+ * every plan that transposes B first (`T+variant`) on A·Bᵀ.
  */
 import assert from "node:assert/strict";
-import { chooseMatmulVariant, gpu, setMatmulVariant, Tensor, tidy } from "../autograd/mod.ts";
+import { chooseMatmulPlan, gpu, planName, setMatmulVariant, Tensor, tidy } from "../autograd/mod.ts";
 import { autotuneMatmul, matmulShapesFor, shapeBucket } from "../autograd/autotune.ts";
 import { matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
@@ -51,8 +52,15 @@ for (const [transA, transB] of [[false, false], [true, false], [false, true], [t
       for (const [batch, m, n, k] of SHAPES) {
         if (sharedB && batch === 0) continue;
         const shape: MatmulShape = { batch: Math.max(1, batch), m, n, k, transA, transB };
-        const variants = MATMUL_VARIANTS.slice(1).filter((v) => v.supports(shape));
-        if (variants.length === 0) continue;
+        // Every fast variant, and for A·Bᵀ every plan that transposes B first (`T+variant`).
+        const fast = MATMUL_VARIANTS.slice(1);
+        const plans = [
+          ...fast.filter((v) => v.supports(shape)).map((v) => v.name),
+          ...(transB && !transA ? fast.filter((v) => v.supports({ ...shape, transB: false })) : []).map((v) =>
+            `T+${v.name}`
+          ),
+        ];
+        if (plans.length === 0) continue;
         const lead = batch === 0 ? [] : [batch];
         const aShape = [...lead, ...(transA ? [k, m] : [m, k])];
         const bShape = [...(sharedB ? [] : lead), ...(transB ? [n, k] : [k, n])];
@@ -61,12 +69,12 @@ for (const [transA, transB] of [[false, false], [true, false], [false, true], [t
         const b = Tensor.fromArray(new Float32Array(randn(size(bShape), rand)), bShape);
         const expected = await run("simple", a, b, transA, transB);
         const scale = Math.max(1, ...expected.map(Math.abs));
-        for (const v of variants) {
-          const got = await run(v.name, a, b, transA, transB);
+        for (const name of plans) {
+          const got = await run(name, a, b, transA, transB);
           assert.equal(got.length, expected.length);
           let worst = 0;
           for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
-          const what = `${v.name} on batch=${batch} m=${m} n=${n} k=${k}`;
+          const what = `${name} on batch=${batch} m=${m} n=${n} k=${k}`;
           assert.ok(worst <= 1e-5 * scale * Math.max(1, Math.sqrt(k)), `${what}: max |diff| ${worst}`);
           checked++;
         }
@@ -106,7 +114,7 @@ Deno.test("autotune: tunes, caches on disk, installs its chooser", async () => {
     const file = JSON.parse(await Deno.readTextFile(`${dir}/distilbert-webgpu/matmul-autotune.json`));
     const entries = Object.values(file.adapters) as Record<string, string>[];
     assert.equal(entries[0][shapeBucket(big)], first[0].choice);
-    assert.equal(chooseMatmulVariant(big).name, first[0].choice);
+    assert.equal(planName(chooseMatmulPlan(big)), first[0].choice);
     const again = await autotuneMatmul([big]);
     assert.equal(again[0].source, "cache");
     assert.equal(again[0].choice, first[0].choice);

@@ -49,6 +49,27 @@ for (const [name, fn] of [["add", op.add], ["sub", op.sub], ["mul", op.mul]] as 
   Deno.test(`${name} with a broadcast bias row`, () =>
     checkOp({ name: `${name} bias`, shapes: [[3, 5, 11], [11]], gpu: ([a, b]) => fn(a, b), ref: zip(f) }));
 }
+// A tensor reaching one op twice, or two ways: ops hand out views of their output gradient (add gives the
+// same storage to both inputs), so accumulating in place would corrupt a sibling's gradient.
+Deno.test("a tensor used twice by one op: add(x, x), mul(x, x)", async () => {
+  await checkOp({ name: "add(x, x)", shapes: [[5, 7]], gpu: ([x]) => op.add(x, x), ref: map((x) => 2 * x) });
+  await checkOp({ name: "mul(x, x)", shapes: [[5, 7]], gpu: ([x]) => op.mul(x, x), ref: map((x) => x * x) });
+});
+Deno.test("gradients that alias a sibling's: (x·x + x) + 5x, and 5x + (x + x·x)", async () => {
+  const f = map((x) => x * x + 6 * x);
+  await checkOp({
+    name: "alias 1",
+    shapes: [[4, 6]],
+    gpu: ([x]) => op.add(op.add(op.mul(x, x), x), op.scale(x, 5)),
+    ref: f,
+  });
+  await checkOp({
+    name: "alias 2",
+    shapes: [[4, 6]],
+    gpu: ([x]) => op.add(op.scale(x, 5), op.add(x, op.mul(x, x))),
+    ref: f,
+  });
+});
 Deno.test("div", () =>
   checkOp({
     name: "div",

@@ -64,6 +64,20 @@ Deno.test("resume continues exactly: 6 steps = 3 steps + resume for 3 more (loss
   }
   const html = await Deno.readTextFile(join(full, "report.html"));
   assert.match(html, /<svg/);
+  // A mismatched resume (another max_length would change every batch) is refused before anything is written.
+  const mismatched = join(dir, "mismatched");
+  assertOneLineError(
+    await cli("train", [
+      "--resume",
+      join(full, "checkpoint-3"),
+      "--max-length",
+      "64",
+      "--output",
+      mismatched,
+    ]),
+    /--resume .*checkpoint-3: the checkpoint was trained with maxLength = 32, this run has 64/,
+  );
+  assert.equal(await Deno.stat(mismatched).then(() => true, () => false), false);
   await Deno.remove(dir, { recursive: true });
 });
 
