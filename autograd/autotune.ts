@@ -6,7 +6,9 @@
  * ($XDG_CACHE_HOME or ~/.cache, distilbert-webgpu/matmul-autotune.json), keyed by adapter and bucket.
  * `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone is installed).
  */
-import { gpu } from "./runtime.ts";
+import { gpu, isCpuAdapter } from "./runtime.ts";
+
+export { isCpuAdapter };
 import { dispatchMatmul, fill, type MatmulPlan, planFromName, planName, setMatmulChooser } from "./ops.ts";
 import { Tensor } from "./tensor.ts";
 import { MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from "../kernels/matmul.ts";
@@ -69,14 +71,6 @@ export function shapeBucket(s: MatmulShape): string {
 }
 
 // ---- the adapter and the heuristic ---------------------------------------------------------------------
-
-/** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP). */
-export function isCpuAdapter(): boolean {
-  const s = gpu().summary;
-  return s.isFallback || /llvmpipe|lavapipe|swiftshader|softpipe|warp|\bcpu\b/i.test(
-    `${s.description} ${s.vendor} ${s.architecture}`,
-  );
-}
 
 function adapterKey(): string {
   const s = gpu().summary;

@@ -3,9 +3,9 @@
  * its inputs' gradients from other ops and kernels. Shapes are checked on the host: a mismatch is an
  * error naming both shapes.
  */
-import { f32, gpu, grid, type Uniform } from "./runtime.ts";
+import { f32, gpu, grid, isCpuAdapter, type Uniform } from "./runtime.ts";
 import { coreOps, fmtShape, record, Tensor } from "./tensor.ts";
-import { WG } from "../kernels/common.ts";
+import { ROW_PER_THREAD_WG, WG } from "../kernels/common.ts";
 import {
   accumulateKernel,
   activationBackwardKernel,
@@ -17,8 +17,19 @@ import {
   type UnaryOp,
 } from "../kernels/elementwise.ts";
 import { SUM_ROWS_CHUNK, sumRowsKernel } from "../kernels/reduce.ts";
-import { softmaxBackwardKernel, softmaxKernel } from "../kernels/softmax.ts";
-import { layerNormBackwardKernel, layerNormGammaTermsKernel, layerNormKernel } from "../kernels/layernorm.ts";
+import {
+  softmaxBackwardKernel,
+  softmaxBackwardRowPerThreadKernel,
+  softmaxKernel,
+  softmaxRowPerThreadKernel,
+} from "../kernels/softmax.ts";
+import {
+  layerNormBackwardKernel,
+  layerNormBackwardRowPerThreadKernel,
+  layerNormGammaTermsKernel,
+  layerNormKernel,
+  layerNormRowPerThreadKernel,
+} from "../kernels/layernorm.ts";
 import { embeddingBackwardKernel, embeddingKernel } from "../kernels/embedding.ts";
 import { permuteKernel, sliceKernel } from "../kernels/layout.ts";
 import { crossEntropyBackwardKernel, crossEntropyKernel } from "../kernels/loss.ts";
@@ -325,6 +336,19 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
 
 // ---- attention pieces, normalisation, dropout ----------------------------------------------------------
 
+let rowLayoutOverride: "workgroup" | "thread" | null = null;
+/**
+ * How row kernels (softmax, layer norm) lay threads out: a workgroup per row with a tree reduction (GPUs), or
+ * a thread per row with no barriers (CPU drivers, where a barrier is a coroutine switch). `set` forces one
+ * (tests prove the two equal); null restores the adapter's choice.
+ */
+export function setRowKernelLayout(layout: "workgroup" | "thread" | null): void {
+  rowLayoutOverride = layout;
+}
+export function rowKernelLayout(): "workgroup" | "thread" {
+  return rowLayoutOverride ?? (isCpuAdapter() ? "thread" : "workgroup");
+}
+
 /**
  * Softmax over the last axis of `x * scale`. With `mask` ([batch, cols], 1 = keep), rows are grouped into
  * `x.size / cols / batch` rows per mask row, and masked columns are set to the f32 minimum first.
@@ -343,10 +367,14 @@ export function softmax(x: Tensor, opts: { scale?: number; mask?: Tensor } = {})
   }
   const y = new Tensor(x.shape);
   const u = [rows, cols, rowsPerMask, f32(scaleBy)];
-  run(softmaxKernel(!!opts.mask), opts.mask ? [x, opts.mask, y] : [x, y], u, grid(rows), "softmax");
+  const perThread = rowKernelLayout() === "thread";
+  const groups = perThread ? grid(Math.ceil(rows / ROW_PER_THREAD_WG)) : grid(rows);
+  const forward = perThread ? softmaxRowPerThreadKernel(!!opts.mask) : softmaxKernel(!!opts.mask);
+  run(forward, opts.mask ? [x, opts.mask, y] : [x, y], u, groups, "softmax");
   return record(y, [x], (g) => {
     const dx = new Tensor(x.shape);
-    run(softmaxBackwardKernel(), [y, g, dx], u, grid(rows), "softmax_backward");
+    const backward = perThread ? softmaxBackwardRowPerThreadKernel() : softmaxBackwardKernel();
+    run(backward, [y, g, dx], u, groups, "softmax_backward");
     return [dx];
   });
 }
@@ -364,18 +392,16 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
   const rows = x.size / cols;
   const y = new Tensor(x.shape);
   const stats = new Tensor([rows, 2]);
-  run(layerNormKernel(), [x, gamma, beta, y, stats], [rows, cols, f32(eps)], grid(rows), "layer_norm");
+  const perThread = rowKernelLayout() === "thread";
+  const groups = perThread ? grid(Math.ceil(rows / ROW_PER_THREAD_WG)) : grid(rows);
+  const forward = perThread ? layerNormRowPerThreadKernel() : layerNormKernel();
+  run(forward, [x, gamma, beta, y, stats], [rows, cols, f32(eps)], groups, "layer_norm");
   return record(y, [x, gamma, beta], (g) => {
     let dx: Tensor | null = null, dGamma: Tensor | null = null, dBeta: Tensor | null = null;
     if (x.requiresGrad) {
       dx = new Tensor(x.shape);
-      run(
-        layerNormBackwardKernel(),
-        [x, gamma, stats, g, dx],
-        [rows, cols],
-        grid(rows),
-        "layer_norm_backward",
-      );
+      const backward = perThread ? layerNormBackwardRowPerThreadKernel() : layerNormBackwardKernel();
+      run(backward, [x, gamma, stats, g, dx], [rows, cols], groups, "layer_norm_backward");
     }
     if (gamma.requiresGrad) {
       const terms = new Tensor([rows, cols]);

@@ -35,6 +35,21 @@ export interface DispatchSpec {
 const MAX_WORKGROUPS = 65535;
 
 /** Splits `count` workgroups into x/y so neither exceeds the per-dimension limit. */
+/** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
+export function isCpuAdapter(): boolean {
+  const rt = gpu();
+  if (cpuAdapterOf?.rt !== rt) {
+    const s = rt.summary;
+    const cpu = s.isFallback ||
+      /llvmpipe|lavapipe|swiftshader|softpipe|warp|\bcpu\b/i.test(
+        `${s.description} ${s.vendor} ${s.architecture}`,
+      );
+    cpuAdapterOf = { rt, cpu };
+  }
+  return cpuAdapterOf.cpu;
+}
+let cpuAdapterOf: { rt: GpuRuntime; cpu: boolean } | null = null;
+
 export function grid(count: number): [number, number] {
   if (count <= MAX_WORKGROUPS) return [Math.max(1, count), 1];
   const y = Math.ceil(count / MAX_WORKGROUPS);

@@ -53,3 +53,17 @@ export const rowReduce = (op: "add" | "max") => `
   }
   total = red[0];
   workgroupBarrier();`;
+
+/** Threads per workgroup of the thread-per-row kernels (CPU drivers). */
+export const ROW_PER_THREAD_WG = 64;
+
+/**
+ * The head of a thread-per-row kernel: `row` (one per invocation), `base` (its first element). No workgroup
+ * memory and no barriers: on CPU drivers each barrier is a coroutine switch.
+ */
+export const ROW_PER_THREAD_HEAD = `
+@compute @workgroup_size(${ROW_PER_THREAD_WG})
+fn main(${LINEAR_INDEX}) {
+  let row = gid.x + gid.y * nwg.x * ${ROW_PER_THREAD_WG}u;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;`;

@@ -1,5 +1,17 @@
-/** Layer norm over the last axis (biased variance, as PyTorch), one workgroup per row. */
-import { bindings, LINEAR_I, LINEAR_INDEX, ROW_KERNEL_HEAD, ROW_THREADS, rowReduce, WG } from "./common.ts";
+/**
+ * Layer norm over the last axis (biased variance, as PyTorch): one workgroup per row (the reference, for
+ * GPUs), or one thread per row (`RowPerThread`, for CPU drivers: no barriers); tests prove them equal.
+ */
+import {
+  bindings,
+  LINEAR_I,
+  LINEAR_INDEX,
+  ROW_KERNEL_HEAD,
+  ROW_PER_THREAD_HEAD,
+  ROW_THREADS,
+  rowReduce,
+  WG,
+} from "./common.ts";
 
 const T = ROW_THREADS;
 const REDUCE = rowReduce("add");
@@ -73,5 +85,56 @@ fn main(${LINEAR_INDEX}) {
   if (i >= p.n) { return; }
   let row = i / p.cols;
   T[i] = G[i] * (X[i] - STATS[2u * row]) * STATS[2u * row + 1u];
+}`;
+}
+
+const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
+  let n = f32(p.cols);`;
+
+/** `layerNormKernel` with one thread per row. */
+export function layerNormRowPerThreadKernel(): string {
+  return `${
+    bindings(
+      [["X", "read"], ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], ["STATS", "read_write"]],
+      "rows: u32, cols: u32, eps: f32",
+    )
+  }
+${PER_THREAD_HEAD}
+  var total = 0.0;
+  for (var c = 0u; c < p.cols; c++) { total += X[base + c]; }
+  let mean = total / n;
+  total = 0.0;
+  for (var c = 0u; c < p.cols; c++) { let d = X[base + c] - mean; total += d * d; }
+  let rstd = inverseSqrt(total / n + p.eps);
+  for (var c = 0u; c < p.cols; c++) { Y[base + c] = (X[base + c] - mean) * rstd * GAMMA[c] + BETA[c]; }
+  STATS[2u * row] = mean;
+  STATS[2u * row + 1u] = rstd;
+}`;
+}
+
+/** `layerNormBackwardKernel` with one thread per row. */
+export function layerNormBackwardRowPerThreadKernel(): string {
+  return `${
+    bindings(
+      [["X", "read"], ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
+      "rows: u32, cols: u32",
+    )
+  }
+${PER_THREAD_HEAD}
+  let mean = STATS[2u * row];
+  let rstd = STATS[2u * row + 1u];
+  var sa = 0.0;
+  var sb = 0.0;
+  for (var c = 0u; c < p.cols; c++) {
+    let gg = G[base + c] * GAMMA[c];
+    sa += gg;
+    sb += gg * (X[base + c] - mean) * rstd;
+  }
+  let a = sa / n;
+  let b = sb / n;
+  for (var c = 0u; c < p.cols; c++) {
+    let xhat = (X[base + c] - mean) * rstd;
+    DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
+  }
 }`;
 }

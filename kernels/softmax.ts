@@ -1,8 +1,10 @@
 /**
- * Softmax over the last axis, one workgroup per row, with a scale and an optional key mask: masked scores
- * become the f32 minimum before the softmax, as HF DistilBERT's masked_fill(finfo.min) does.
+ * Softmax over the last axis with a scale and an optional key mask: masked scores become the f32 minimum
+ * before the softmax, as HF DistilBERT's masked_fill(finfo.min) does. Two layouts: one workgroup per row
+ * (the reference, for GPUs), and one thread per row (`rowPerThread`, for CPU drivers, where each of the
+ * workgroup version's barriers is a coroutine switch); tests prove them equal.
  */
-import { bindings, F32_MIN, ROW_KERNEL_HEAD, ROW_THREADS, rowReduce } from "./common.ts";
+import { bindings, F32_MIN, ROW_KERNEL_HEAD, ROW_PER_THREAD_HEAD, ROW_THREADS, rowReduce } from "./common.ts";
 
 const T = ROW_THREADS;
 const HEAD = `${ROW_KERNEL_HEAD}
@@ -44,5 +46,43 @@ ${HEAD}
   for (var c = lid.x; c < p.cols; c += ${T}u) { acc += G[base + c] * Yv[base + c]; }
   ${rowReduce("add")}
   for (var c = lid.x; c < p.cols; c += ${T}u) { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
+}`;
+}
+
+const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
+  let mbase = (row / p.rows_per_mask) * p.cols;`;
+
+/** `softmaxKernel` with one thread per row: no workgroup memory, no barriers. */
+export function softmaxRowPerThreadKernel(masked: boolean): string {
+  const buffers: [string, "read" | "read_write"][] = masked
+    ? [["X", "read"], ["M", "read"], ["Y", "read_write"]]
+    : [["X", "read"], ["Y", "read_write"]];
+  const score = masked
+    ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)`
+    : `X[base + c] * p.scale`;
+  return `${bindings(buffers, "rows: u32, cols: u32, rows_per_mask: u32, scale: f32")}
+${PER_THREAD_HEAD}
+  var m = ${F32_MIN};
+  for (var c = 0u; c < p.cols; c++) { m = max(m, ${score}); }
+  var total = 0.0;
+  for (var c = 0u; c < p.cols; c++) { total += exp(${score} - m); }
+  let inv = 1.0 / total;
+  for (var c = 0u; c < p.cols; c++) { Y[base + c] = exp(${score} - m) * inv; }
+}`;
+}
+
+/** `softmaxBackwardKernel` with one thread per row. */
+export function softmaxBackwardRowPerThreadKernel(): string {
+  return `${
+    bindings(
+      [["Yv", "read"], ["G", "read"], ["DX", "read_write"]],
+      "rows: u32, cols: u32, rows_per_mask: u32, scale: f32",
+    )
+  }
+${PER_THREAD_HEAD}
+  _ = mbase;
+  var total = 0.0;
+  for (var c = 0u; c < p.cols; c++) { total += G[base + c] * Yv[base + c]; }
+  for (var c = 0u; c < p.cols; c++) { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
 }`;
 }

@@ -96,34 +96,57 @@ Deno.test("gelu (erf form)", () =>
     gpu: ([x]) => op.gelu(x),
     ref: map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2))),
   }));
-Deno.test("softmax with scale", () =>
-  checkOp({
-    name: "softmax",
-    shapes: [[4, 3, 70]],
-    gpu: ([x]) => op.softmax(x, { scale: 0.7 }),
-    ref: ([x]) => refSoftmax(x, 12, 70, 0.7),
-  }));
-Deno.test("softmax with a key mask (masked scores at the f32 minimum)", () => {
-  const [b, h, s] = [2, 2, 19];
-  return checkOp({
-    name: "masked softmax",
-    shapes: [[b, h, s, s], [b, s]],
-    noGrad: [1],
-    init: (i, n, r) =>
-      i === 1
-        ? Float64Array.from({ length: n }, (_, j) => ((j % s) < (j < s ? 19 : 9) ? 1 : 0))
-        : Float64Array.from({ length: n }, () => r() * 4 - 2),
-    gpu: ([x, m]) => op.softmax(x, { mask: m }),
-    ref: ([x, m]) => refSoftmax(x, b * h * s, s, 1, m),
-  });
-});
-Deno.test("layer norm", () =>
-  checkOp({
-    name: "layerNorm",
-    shapes: [[5, 3, 77], [77], [77]],
-    gpu: ([x, g, b]) => op.layerNorm(x, g, b, 1e-12),
-    ref: ([x, g, b]) => refLayerNorm(x, g, b, 1e-12),
-  }));
+// Row kernels come in two layouts (a workgroup per row for GPUs, a thread per row for CPU drivers); both are
+// checked on every adapter, so each proves itself against the same float64 reference.
+for (const layout of ["workgroup", "thread"] as const) {
+  const inLayout = (check: () => Promise<void>) => async () => {
+    op.setRowKernelLayout(layout);
+    try {
+      await check();
+    } finally {
+      op.setRowKernelLayout(null);
+    }
+  };
+  Deno.test(
+    `softmax with scale (${layout} per row)`,
+    inLayout(() =>
+      checkOp({
+        name: "softmax",
+        shapes: [[4, 3, 70]],
+        gpu: ([x]) => op.softmax(x, { scale: 0.7 }),
+        ref: ([x]) => refSoftmax(x, 12, 70, 0.7),
+      })
+    ),
+  );
+  Deno.test(
+    `softmax with a key mask, masked scores at the f32 minimum (${layout} per row)`,
+    inLayout(() => {
+      const [b, h, s] = [2, 2, 19];
+      return checkOp({
+        name: "masked softmax",
+        shapes: [[b, h, s, s], [b, s]],
+        noGrad: [1],
+        init: (i, n, r) =>
+          i === 1
+            ? Float64Array.from({ length: n }, (_, j) => ((j % s) < (j < s ? 19 : 9) ? 1 : 0))
+            : Float64Array.from({ length: n }, () => r() * 4 - 2),
+        gpu: ([x, m]) => op.softmax(x, { mask: m }),
+        ref: ([x, m]) => refSoftmax(x, b * h * s, s, 1, m),
+      });
+    }),
+  );
+  Deno.test(
+    `layer norm (${layout} per row)`,
+    inLayout(() =>
+      checkOp({
+        name: "layerNorm",
+        shapes: [[5, 3, 77], [77], [77]],
+        gpu: ([x, g, b]) => op.layerNorm(x, g, b, 1e-12),
+        ref: ([x, g, b]) => refLayerNorm(x, g, b, 1e-12),
+      })
+    ),
+  );
+}
 Deno.test("sum", () =>
   checkOp({
     name: "sum",
