@@ -305,15 +305,26 @@ export class GpuRuntime {
 
   /** Reads `bytes` of `buffer` back to the host; flushes first. */
   async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    return (await this.readMany([{ buffer, bytes }]))[0];
+  }
+
+  /**
+   * Reads several buffers with one copy each into one staging buffer and one submission. The copies are
+   * recorded and submitted before this returns its promise, so the sources may be released right away.
+   */
+  async readMany(sources: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const sizes = sources.map((s) => Math.max(4, Math.ceil(s.bytes / 4) * 4));
+    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const staging = this.device.createBuffer({
-      size,
+      size: offsets.at(-1)! + sizes.at(-1)!,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    this.endPass().copyBufferToBuffer(buffer, 0, staging, 0, size);
+    const encoder = this.endPass();
+    sources.forEach((s, i) => encoder.copyBufferToBuffer(s.buffer, 0, staging, offsets[i], sizes[i]));
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
-    const out = staging.getMappedRange().slice(0, bytes);
+    const range = staging.getMappedRange();
+    const out = sources.map((s, i) => range.slice(offsets[i], offsets[i] + s.bytes));
     staging.unmap();
     staging.destroy();
     return out;

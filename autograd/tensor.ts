@@ -161,6 +161,15 @@ export class Tensor {
   }
 }
 
+/**
+ * The first element of each tensor, in one submission. The copies are submitted before the promise is
+ * returned, so the tensors may be disposed at once and the caller may go on recording the next step.
+ */
+export async function readScalars(tensors: Tensor[]): Promise<number[]> {
+  const data = await gpu().readMany(tensors.map((t) => ({ buffer: t.buffer, bytes: 4 })));
+  return data.map((d) => new Float32Array(d)[0]);
+}
+
 /** Hooks filled in by ops.ts (kept here so the core has no import cycle). */
 export const coreOps = {
   fill: null as unknown as (shape: readonly number[], value: number) => Tensor,

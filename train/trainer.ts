@@ -2,7 +2,7 @@
  * The training loop: micro-batches with gradient accumulation, AdamW with a linear warmup/decay schedule
  * and global-norm clipping, evaluation, atomic checkpoints that resume exactly, and a per-step JSONL log.
  */
-import { gpu, keep, noGrad, scale, type Tensor, tidy } from "../autograd/mod.ts";
+import { gpu, keep, noGrad, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { mixSeed } from "../model/modules.ts";
 import { AdamW } from "./optimizer.ts";
@@ -92,6 +92,13 @@ export interface TrainerHooks {
 
 export class NonFiniteError extends Error {}
 
+/** A submitted step: its learning rate and token count now, its loss and gradient norm once the GPU ran it. */
+export interface PendingStep {
+  lr: number;
+  tokens: number;
+  result: Promise<{ loss: number; gradNorm: number }>;
+}
+
 export class Trainer {
   readonly optimizer: AdamW;
   readonly microBatchesPerEpoch: number;
@@ -137,9 +144,14 @@ export class Trainer {
     return this.cfg.lr * linearWarmupDecay(step, this.warmupSteps, this.totalSteps);
   }
 
-  /** One optimizer step over `batches` (its micro-batches); returns the mean loss and the grad norm. */
-  async trainStep(batches: Batch[]): Promise<{ loss: number; gradNorm: number; lr: number; tokens: number }> {
+  /**
+   * Records one optimizer step over `batches` (its micro-batches) and submits it, with the copies of its
+   * losses and gradient norm, as one queue submission. `result` settles once the GPU has run it: the mean
+   * loss and the norm, or a NonFiniteError (the AdamW kernel then left the parameters untouched).
+   */
+  submitStep(batches: Batch[]): PendingStep {
     const lr = this.lrAt(this.state.step);
+    const step = this.state.step + 1;
     const losses: Tensor[] = [];
     const totalRows = batches.reduce((s, b) => s + b.batch, 0);
     batches.forEach((batch, i) => {
@@ -153,28 +165,63 @@ export class Trainer {
     });
     const normSq = this.optimizer.update(lr);
     this.model.zeroGrad();
-    const values = await Promise.all([...losses.map((l) => l.item()), normSq.item()]);
+    const values = readScalars([...losses, normSq]);
     losses.forEach((l) => l.dispose());
     normSq.dispose();
-    const gradNorm = Math.sqrt(values.pop()!);
-    const loss = values.reduce((s, v, i) => s + v * batches[i].batch, 0) / totalRows;
     const tokens = batches.reduce((s, b) => s + batchTokens(b), 0);
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      throw new NonFiniteError(
-        `non-finite ${Number.isFinite(loss) ? "gradient norm" : "loss"} at step ${this.state.step + 1} ` +
-          `(loss ${loss}, grad norm ${gradNorm}): stopping; the parameters were not updated`,
-      );
-    }
-    return { loss, gradNorm, lr, tokens };
+    const result = values.then((v) => {
+      const gradNorm = Math.sqrt(v.pop()!);
+      const loss = v.reduce((s, x, i) => s + x * batches[i].batch, 0) / totalRows;
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        throw new NonFiniteError(
+          `non-finite ${Number.isFinite(loss) ? "gradient norm" : "loss"} at step ${step} ` +
+            `(loss ${loss}, grad norm ${gradNorm}): stopping; the parameters were not updated`,
+        );
+      }
+      return { loss, gradNorm };
+    });
+    result.catch(() => {}); // a step abandoned after an earlier failure must not reject unobserved
+    return { lr, tokens, result };
   }
 
-  /** Runs until `totalSteps`, calling the hooks; resumes from `state` when it was restored. */
+  /** One optimizer step, waited for: the mean loss and the grad norm. */
+  async trainStep(batches: Batch[]): Promise<{ loss: number; gradNorm: number; lr: number; tokens: number }> {
+    const pending = this.submitStep(batches);
+    return { ...(await pending.result), lr: pending.lr, tokens: pending.tokens };
+  }
+
+  /**
+   * Runs until `totalSteps`, calling the hooks; resumes from `state` when it was restored. Step N+1 is
+   * recorded and submitted while the GPU still runs step N (its loss is read back asynchronously), except
+   * where step N ends an epoch, evaluates, saves or is the last: there the loop waits, so hooks always see
+   * the parameters of the step they are called for.
+   */
   async run(hooks: TrainerHooks = {}): Promise<"done" | "stopped" | "early-stopped"> {
     const cfg = this.cfg, s = this.state;
     const n = rowCount(this.rows);
     let order = this.orderFor(s.epoch);
+    let inFlight: { pending: PendingStep; step: number; epoch: number } | null = null;
+    let mark = performance.now();
+    /** Waits for a submitted step and logs it. */
+    const complete = async (f: { pending: PendingStep; step: number; epoch: number }) => {
+      const r = await f.pending.result;
+      const now = performance.now();
+      s.tokens += f.pending.tokens;
+      s.seconds += (now - mark) / 1000;
+      mark = now;
+      await hooks.onStep?.({
+        step: f.step,
+        epoch: Number(f.epoch.toFixed(4)),
+        loss: r.loss,
+        lr: f.pending.lr,
+        grad_norm: r.gradNorm,
+        tokens: f.pending.tokens,
+        seconds: Number(s.seconds.toFixed(3)),
+      }, s);
+    };
     while (s.step < this.totalSteps) {
       if (hooks.shouldStop?.()) {
+        if (inFlight) await complete(inFlight);
         await hooks.onSave?.(s, "interrupt");
         return "stopped";
       }
@@ -188,24 +235,20 @@ export class Trainer {
         const start = s.position * cfg.batchSize;
         batches.push(makeBatch(this.rows, order.subarray(start, Math.min(n, start + cfg.batchSize))));
       }
-      const t0 = performance.now();
-      const r = await this.trainStep(batches);
+      if (!inFlight) mark = performance.now(); // the time since the last wait was the hooks', not training
+      const pending = this.submitStep(batches);
       s.step++;
-      s.tokens += r.tokens;
-      s.seconds += (performance.now() - t0) / 1000;
-      const epochFloat = s.epoch + s.position / this.microBatchesPerEpoch;
-      await hooks.onStep?.({
-        step: s.step,
-        epoch: Number(epochFloat.toFixed(4)),
-        loss: r.loss,
-        lr: r.lr,
-        grad_norm: r.gradNorm,
-        tokens: r.tokens,
-        seconds: Number(s.seconds.toFixed(3)),
-      }, s);
+      const current = { pending, step: s.step, epoch: s.epoch + s.position / this.microBatchesPerEpoch };
+      if (inFlight) await complete(inFlight);
+      inFlight = current;
+
       const epochEnd = s.position >= this.microBatchesPerEpoch;
       const last = s.step >= this.totalSteps;
       const evalDue = epochEnd || last || (cfg.evalEvery > 0 && s.step % cfg.evalEvery === 0);
+      const saveDue = last || epochEnd || (cfg.saveEvery > 0 && s.step % cfg.saveEvery === 0);
+      if (!evalDue && !saveDue) continue; // submit the next step before waiting for this one
+      await complete(inFlight);
+      inFlight = null;
       if (evalDue && hooks.onEvaluate) {
         const metrics = await hooks.onEvaluate(s);
         const value = metrics[cfg.metricForBestModel];
@@ -228,6 +271,7 @@ export class Trainer {
         return "early-stopped";
       }
     }
+    if (inFlight) await complete(inFlight);
     await gpu().sync();
     return "done";
   }
