@@ -6,11 +6,9 @@
 import {
   crossEntropy,
   embedding,
-  gelu,
   keep,
   matmul,
   permute,
-  relu,
   reshape,
   scale,
   slice,
@@ -21,7 +19,7 @@ import { add } from "../autograd/ops.ts";
 import type { DistilBertConfig } from "./config.ts";
 import { parameterSpecs } from "./params.ts";
 import type { HostTensor } from "./safetensors.ts";
-import { DropoutStream, layerNormModule, linear, type Params } from "./modules.ts";
+import { DropoutStream, layerNormModule, linear, linearActivation, type Params } from "./modules.ts";
 
 /** HF DistilBERT's LayerNorm eps. */
 export const LAYER_NORM_EPS = 1e-12;
@@ -104,14 +102,14 @@ export class DistilBertClassifier {
       const ctx = reshape(permute(reshape(matmul(weights, v), [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
       const attnOut = linear(p, `${pre}.attention.out_lin`, ctx);
       const h = layerNormModule(p, `${pre}.sa_layer_norm`, add(attnOut, x), LAYER_NORM_EPS);
-      const act = c.activation === "relu" ? relu : gelu;
-      let ffn = linear(p, `${pre}.ffn.lin2`, act(linear(p, `${pre}.ffn.lin1`, h)));
+      const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation);
+      let ffn = linear(p, `${pre}.ffn.lin2`, hidden);
       ffn = drop.apply(ffn, c.dropout);
       x = layerNormModule(p, `${pre}.output_layer_norm`, add(ffn, h), LAYER_NORM_EPS);
     }
 
     const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);
-    let pooled = relu(linear(p, "pre_classifier", cls));
+    let pooled = linearActivation(p, "pre_classifier", cls, "relu");
     pooled = drop.apply(pooled, c.seq_classif_dropout);
     return linear(p, "classifier", pooled);
   }

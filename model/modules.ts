@@ -1,5 +1,5 @@
 /** Modules: the layers DistilBERT is built from, each a few ops over named parameters. */
-import { add, dropout, layerNorm, matmul, type Tensor } from "../autograd/mod.ts";
+import { add, biasActivation, dropout, layerNorm, matmul, type Tensor } from "../autograd/mod.ts";
 
 /** A name → parameter lookup; the model owns the tensors. */
 export type Params = (name: string) => Tensor;
@@ -7,6 +7,11 @@ export type Params = (name: string) => Tensor;
 /** PyTorch's Linear: y = x · Wᵀ + b, W stored [out, in]; x is [rows, in]. */
 export function linear(p: Params, prefix: string, x: Tensor): Tensor {
   return add(matmul(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
+}
+
+/** act(Linear(x)), the bias added inside the activation's kernel. */
+export function linearActivation(p: Params, prefix: string, x: Tensor, act: "relu" | "gelu"): Tensor {
+  return biasActivation(act, matmul(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
 }
 
 export function layerNormModule(p: Params, prefix: string, x: Tensor, eps: number): Tensor {

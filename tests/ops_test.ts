@@ -49,6 +49,24 @@ for (const [name, fn] of [["add", op.add], ["sub", op.sub], ["mul", op.mul]] as 
   Deno.test(`${name} with a broadcast bias row`, () =>
     checkOp({ name: `${name} bias`, shapes: [[3, 5, 11], [11]], gpu: ([a, b]) => fn(a, b), ref: zip(f) }));
 }
+for (const act of ["gelu", "relu"] as const) {
+  Deno.test(`${act}(x + bias) fused`, () =>
+    checkOp({
+      name: `bias ${act}`,
+      shapes: [[3, 5, 13], [13]],
+      gpu: ([x, b]) => op.biasActivation(act, x, b),
+      ref: zip((x, b) =>
+        act === "relu" ? Math.max(x + b, 0) : 0.5 * (x + b) * (1 + erf((x + b) / Math.SQRT2))
+      ),
+      // for relu, keep x + b away from the kink so finite differences are meaningful
+      init: act === "gelu" ? undefined : (i, n, r) =>
+        Float64Array.from(
+          { length: n },
+          () => i === 1 ? 0.04 * r() - 0.02 : (r() < 0.5 ? -1 : 1) * (0.05 + r()),
+        ),
+    }));
+}
+
 // A tensor reaching one op twice, or two ways: ops hand out views of their output gradient (add gives the
 // same storage to both inputs), so accumulating in place would corrupt a sibling's gradient.
 Deno.test("a tensor used twice by one op: add(x, x), mul(x, x)", async () => {
