@@ -135,11 +135,12 @@ async function writeCache(path: string | null, cache: CacheFile): Promise<void> 
 }
 
 /**
- * The untuned plan. On CPU drivers an A·Bᵀ with a wide n runs on B transposed first (x·Wᵀ at DistilBERT's
- * shapes: 21-23 GFLOP/s as it is, 33-35 with the transpose); elsewhere the heuristic's variant on B as it is.
+ * The untuned plan. On CPU drivers an A·Bᵀ with a wide n and many rows per B element runs on B transposed
+ * first (x·Wᵀ at DistilBERT's shapes: 21-23 GFLOP/s as it is, 33-35 with the transpose; QKᵀ, 256 rows per
+ * head, gains nothing); elsewhere the heuristic's variant on B as it is.
  */
 export function heuristicPlan(s: MatmulShape, cpu = isCpuAdapter()): MatmulPlan {
-  if (cpu && s.transB && !s.transA && s.n >= 128) {
+  if (cpu && s.transB && !s.transA && s.n >= 128 && s.m >= 512) {
     const nn = { ...s, transB: false };
     return { variant: heuristicVariant(nn, cpu), transposeB: true };
   }
