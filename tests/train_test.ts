@@ -187,3 +187,52 @@ Deno.test("default model from the HF cache: a base (masked-LM) checkpoint gets a
     await Deno.remove(home, { recursive: true });
   }
 });
+
+/** A python3 that imports torch, or null (then the PyTorch check is skipped). */
+async function torchPython(): Promise<string | null> {
+  for (const py of ["/usr/bin/python3", "python3"]) {
+    const ok = await new Deno.Command(py, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+      .output().then((o) => o.success, () => false);
+    if (ok) return py;
+  }
+  return null;
+}
+const python = await torchPython();
+if (!python) {
+  console.log("skipping the PyTorch export check: no python3 with torch (apt-get install python3-torch)");
+}
+
+Deno.test({
+  name: "a trained model's export gives our logits in PyTorch (bench/hf_check.py, HF's math)",
+  ignore: !python,
+  fn: async () => {
+    await gpuReady;
+    const dir = await Deno.makeTempDir();
+    const run = join(dir, "run");
+    await train([...SMALL, "--max-steps", "2", "--output", run]);
+    const reviews = join(dir, "reviews.txt");
+    await Deno.writeTextFile(
+      reviews,
+      "A wonderful film.\nTerrible, boring, far too long!\nIt was fine, I guess.\n",
+    );
+    const predicted = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "tasks/predict.ts", "--model", run, "--json", "--file", reviews],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    assert.ok(predicted.success);
+    const ours = join(dir, "ours.jsonl");
+    await Deno.writeFile(ours, predicted.stdout);
+    const check = await new Deno.Command(python!, {
+      args: ["bench/hf_check.py", run, ours, "--backend", "reference"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const report = new TextDecoder().decode(check.stdout) + new TextDecoder().decode(check.stderr);
+    assert.ok(check.success, report);
+    assert.match(report, /reference: 3\/3 match/);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
