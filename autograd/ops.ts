@@ -412,6 +412,18 @@ export function softmax(x: Tensor, opts: { scale?: number; mask?: Tensor } = {})
 
 /** Layer norm over the last axis with affine gamma/beta (biased variance, as PyTorch). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  return layerNormOf([x], gamma, beta, eps);
+}
+
+/** layerNorm(x + residual), the sum never stored: a transformer block's residual connection, fused. */
+export function addLayerNorm(x: Tensor, residual: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  sameShape(x, residual, "addLayerNorm");
+  return layerNormOf([x, residual], gamma, beta, eps);
+}
+
+/** Layer norm of inputs[0] (+ inputs[1]); both inputs get the same gradient. */
+function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  const x = inputs[0], residual = inputs.length === 2;
   const cols = x.shape.at(-1)!;
   if (gamma.size !== cols || beta.size !== cols) {
     throw new Error(
@@ -425,20 +437,22 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
   const stats = new Tensor([rows, 2]);
   const perThread = rowKernelLayout() === "thread";
   const groups = perThread ? grid(Math.ceil(rows / ROW_PER_THREAD_WG)) : grid(rows);
-  const forward = perThread ? layerNormRowPerThreadKernel() : layerNormKernel();
-  run(forward, [x, gamma, beta, y, stats], [rows, cols, f32(eps)], groups, "layer_norm");
-  return record(y, [x, gamma, beta], (g) => {
+  const forward = perThread ? layerNormRowPerThreadKernel(residual) : layerNormKernel(residual);
+  run(forward, [...inputs, gamma, beta, y, stats], [rows, cols, f32(eps)], groups, "layer_norm");
+  return record(y, [...inputs, gamma, beta], (g) => {
     let dx: Tensor | null = null, dGamma: Tensor | null = null, dBeta: Tensor | null = null;
-    if (x.requiresGrad) {
+    if (inputs.some((t) => t.requiresGrad)) {
       dx = new Tensor(x.shape);
-      const backward = perThread ? layerNormBackwardRowPerThreadKernel() : layerNormBackwardKernel();
-      run(backward, [x, gamma, stats, g, dx], [rows, cols], groups, "layer_norm_backward");
+      const backward = perThread
+        ? layerNormBackwardRowPerThreadKernel(residual)
+        : layerNormBackwardKernel(residual);
+      run(backward, [...inputs, gamma, stats, g, dx], [rows, cols], groups, "layer_norm_backward");
     }
     if (gamma.requiresGrad) {
       const terms = new Tensor([rows, cols]);
       run(
-        layerNormGammaTermsKernel(),
-        [x, stats, g, terms],
+        layerNormGammaTermsKernel(residual),
+        [...inputs, stats, g, terms],
         [x.size, cols],
         linear(x.size),
         "layer_norm_gamma",
@@ -447,7 +461,9 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
       terms.dispose();
     }
     if (beta.requiresGrad) dBeta = sumRowsRaw(g.view([rows, cols])).view(beta.shape);
-    return [dx, dGamma, dBeta];
+    // The residual's gradient is the same tensor as x's: a view (backward copies before accumulating into it).
+    const inputGrads = residual ? [dx, dx ? dx.view(x.shape) : null] : [dx];
+    return [...inputGrads, dGamma, dBeta];
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * Layer norm over the last axis (biased variance, as PyTorch): one workgroup per row (the reference, for
- * GPUs), or one thread per row (`RowPerThread`, for CPU drivers: no barriers); tests prove them equal.
+ * GPUs), or one thread per row (`RowPerThread`, for CPU drivers: no barriers); tests prove them equal. Each
+ * kernel optionally normalises X + R (a residual connection) without storing the sum.
  */
 import {
   bindings,
@@ -14,30 +15,42 @@ import {
 } from "./common.ts";
 
 const T = ROW_THREADS;
+
+/**
+ * The normalised input: X, or X + R when `residual` (the residual add fused in: the sum is never stored,
+ * each kernel re-reads both operands).
+ */
+const inputs = (residual: boolean): [string, "read"][] =>
+  residual ? [["X", "read"], ["R", "read"]] : [["X", "read"]];
+const xValue = (residual: boolean) => `fn xv(i: u32) -> f32 { return ${residual ? "X[i] + R[i]" : "X[i]"}; }`;
 const REDUCE = rowReduce("add");
 const HEAD = `${ROW_KERNEL_HEAD}
   let n = f32(p.cols);`;
 
 /** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */
-export function layerNormKernel(): string {
+export function layerNormKernel(residual = false): string {
   return `${
     bindings(
-      [["X", "read"], ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], ["STATS", "read_write"]],
+      [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], [
+        "STATS",
+        "read_write",
+      ]],
       "rows: u32, cols: u32, eps: f32",
     )
   }
+${xValue(residual)}
 ${HEAD}
   var acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += X[base + c]; }
+  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += xv(base + c); }
   ${REDUCE}
   let mean = total / n;
   acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { let d = X[base + c] - mean; acc += d * d; }
+  for (var c = lid.x; c < p.cols; c += ${T}u) { let d = xv(base + c) - mean; acc += d * d; }
   {
     ${REDUCE}
     let rstd = inverseSqrt(total / n + p.eps);
     for (var c = lid.x; c < p.cols; c += ${T}u) {
-      Y[base + c] = (X[base + c] - mean) * rstd * GAMMA[c] + BETA[c];
+      Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c];
     }
     if (lid.x == 0u) { STATS[2u * row] = mean; STATS[2u * row + 1u] = rstd; }
   }
@@ -45,13 +58,14 @@ ${HEAD}
 }
 
 /** dx = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)). */
-export function layerNormBackwardKernel(): string {
+export function layerNormBackwardKernel(residual = false): string {
   return `${
     bindings(
-      [["X", "read"], ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
+      [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
       "rows: u32, cols: u32",
     )
   }
+${xValue(residual)}
 ${HEAD}
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];
@@ -61,13 +75,13 @@ ${HEAD}
   let a = total / n;
   acc = 0.0;
   for (var c = lid.x; c < p.cols; c += ${T}u) {
-    acc += G[base + c] * GAMMA[c] * (X[base + c] - mean) * rstd;
+    acc += G[base + c] * GAMMA[c] * (xv(base + c) - mean) * rstd;
   }
   {
     ${REDUCE}
     let b = total / n;
     for (var c = lid.x; c < p.cols; c += ${T}u) {
-      let xhat = (X[base + c] - mean) * rstd;
+      let xhat = (xv(base + c) - mean) * rstd;
       DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
     }
   }
@@ -75,16 +89,20 @@ ${HEAD}
 }
 
 /** T = g * xhat, whose column sums are gamma's gradient. */
-export function layerNormGammaTermsKernel(): string {
+export function layerNormGammaTermsKernel(residual = false): string {
   return `${
-    bindings([["X", "read"], ["STATS", "read"], ["G", "read"], ["T", "read_write"]], "n: u32, cols: u32")
+    bindings(
+      [...inputs(residual), ["STATS", "read"], ["G", "read"], ["T", "read_write"]],
+      "n: u32, cols: u32",
+    )
   }
+${xValue(residual)}
 @compute @workgroup_size(${WG})
 fn main(${LINEAR_INDEX}) {
   ${LINEAR_I}
   if (i >= p.n) { return; }
   let row = i / p.cols;
-  T[i] = G[i] * (X[i] - STATS[2u * row]) * STATS[2u * row + 1u];
+  T[i] = G[i] * (xv(i) - STATS[2u * row]) * STATS[2u * row + 1u];
 }`;
 }
 
@@ -92,34 +110,39 @@ const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
   let n = f32(p.cols);`;
 
 /** `layerNormKernel` with one thread per row. */
-export function layerNormRowPerThreadKernel(): string {
+export function layerNormRowPerThreadKernel(residual = false): string {
   return `${
     bindings(
-      [["X", "read"], ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], ["STATS", "read_write"]],
+      [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], [
+        "STATS",
+        "read_write",
+      ]],
       "rows: u32, cols: u32, eps: f32",
     )
   }
+${xValue(residual)}
 ${PER_THREAD_HEAD}
   var total = 0.0;
-  for (var c = 0u; c < p.cols; c++) { total += X[base + c]; }
+  for (var c = 0u; c < p.cols; c++) { total += xv(base + c); }
   let mean = total / n;
   total = 0.0;
-  for (var c = 0u; c < p.cols; c++) { let d = X[base + c] - mean; total += d * d; }
+  for (var c = 0u; c < p.cols; c++) { let d = xv(base + c) - mean; total += d * d; }
   let rstd = inverseSqrt(total / n + p.eps);
-  for (var c = 0u; c < p.cols; c++) { Y[base + c] = (X[base + c] - mean) * rstd * GAMMA[c] + BETA[c]; }
+  for (var c = 0u; c < p.cols; c++) { Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c]; }
   STATS[2u * row] = mean;
   STATS[2u * row + 1u] = rstd;
 }`;
 }
 
 /** `layerNormBackwardKernel` with one thread per row. */
-export function layerNormBackwardRowPerThreadKernel(): string {
+export function layerNormBackwardRowPerThreadKernel(residual = false): string {
   return `${
     bindings(
-      [["X", "read"], ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
+      [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
       "rows: u32, cols: u32",
     )
   }
+${xValue(residual)}
 ${PER_THREAD_HEAD}
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];
@@ -128,12 +151,12 @@ ${PER_THREAD_HEAD}
   for (var c = 0u; c < p.cols; c++) {
     let gg = G[base + c] * GAMMA[c];
     sa += gg;
-    sb += gg * (X[base + c] - mean) * rstd;
+    sb += gg * (xv(base + c) - mean) * rstd;
   }
   let a = sa / n;
   let b = sb / n;
   for (var c = 0u; c < p.cols; c++) {
-    let xhat = (X[base + c] - mean) * rstd;
+    let xhat = (xv(base + c) - mean) * rstd;
     DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
   }
 }`;

@@ -15,11 +15,10 @@ import {
   softmax,
   Tensor,
 } from "../autograd/mod.ts";
-import { add } from "../autograd/ops.ts";
 import type { DistilBertConfig } from "./config.ts";
 import { parameterSpecs } from "./params.ts";
 import type { HostTensor } from "./safetensors.ts";
-import { DropoutStream, layerNormModule, linear, linearActivation, type Params } from "./modules.ts";
+import { addLayerNormModule, DropoutStream, linear, linearActivation, type Params } from "./modules.ts";
 
 /** HF DistilBERT's LayerNorm eps. */
 export const LAYER_NORM_EPS = 1e-12;
@@ -88,7 +87,7 @@ export class DistilBertClassifier {
       c.pad_token_id,
     );
     const pos = embedding(positions, [B * S], p("distilbert.embeddings.position_embeddings.weight"));
-    let x = layerNormModule(p, "distilbert.embeddings.LayerNorm", add(words, pos), LAYER_NORM_EPS);
+    let x = addLayerNormModule(p, "distilbert.embeddings.LayerNorm", words, pos, LAYER_NORM_EPS);
     x = drop.apply(x, c.dropout);
 
     const heads = (t: Tensor) => reshape(permute(reshape(t, [B, S, H, dh]), [0, 2, 1, 3]), [B * H, S, dh]);
@@ -101,11 +100,11 @@ export class DistilBertClassifier {
       weights = drop.apply(weights, c.attention_dropout);
       const ctx = reshape(permute(reshape(matmul(weights, v), [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
       const attnOut = linear(p, `${pre}.attention.out_lin`, ctx);
-      const h = layerNormModule(p, `${pre}.sa_layer_norm`, add(attnOut, x), LAYER_NORM_EPS);
+      const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
       const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation);
       let ffn = linear(p, `${pre}.ffn.lin2`, hidden);
       ffn = drop.apply(ffn, c.dropout);
-      x = layerNormModule(p, `${pre}.output_layer_norm`, add(ffn, h), LAYER_NORM_EPS);
+      x = addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
     }
 
     const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);

@@ -1,5 +1,13 @@
 /** Modules: the layers DistilBERT is built from, each a few ops over named parameters. */
-import { add, biasActivation, dropout, layerNorm, matmul, type Tensor } from "../autograd/mod.ts";
+import {
+  add,
+  addLayerNorm,
+  biasActivation,
+  dropout,
+  layerNorm,
+  matmul,
+  type Tensor,
+} from "../autograd/mod.ts";
 
 /** A name → parameter lookup; the model owns the tensors. */
 export type Params = (name: string) => Tensor;
@@ -16,6 +24,17 @@ export function linearActivation(p: Params, prefix: string, x: Tensor, act: "rel
 
 export function layerNormModule(p: Params, prefix: string, x: Tensor, eps: number): Tensor {
   return layerNorm(x, p(`${prefix}.weight`), p(`${prefix}.bias`), eps);
+}
+
+/** LayerNorm(x + residual), the residual add fused into the norm's kernels. */
+export function addLayerNormModule(
+  p: Params,
+  prefix: string,
+  x: Tensor,
+  residual: Tensor,
+  eps: number,
+): Tensor {
+  return addLayerNorm(x, residual, p(`${prefix}.weight`), p(`${prefix}.bias`), eps);
 }
 
 /**

@@ -154,6 +154,17 @@ for (const layout of ["workgroup", "thread"] as const) {
     }),
   );
   Deno.test(
+    `layer norm of x + residual, fused (${layout} per row)`,
+    inLayout(() =>
+      checkOp({
+        name: "addLayerNorm",
+        shapes: [[4, 3, 77], [4, 3, 77], [77], [77]],
+        gpu: ([x, r, g, b]) => op.addLayerNorm(x, r, g, b, 1e-12),
+        ref: ([x, r, g, b]) => refLayerNorm(x.map((v, i) => v + r[i]), g, b, 1e-12),
+      })
+    ),
+  );
+  Deno.test(
     `layer norm (${layout} per row)`,
     inLayout(() =>
       checkOp({
