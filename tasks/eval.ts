@@ -1,4 +1,4 @@
-/** `deno task eval --model DIR`: accuracy, precision, recall, F1 and the confusion matrix (metrics.json). */
+/** `deno task eval --model DIR`: accuracy, precision, recall, F1 and the confusion matrix (eval_results.json). */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { evalJob } from "../mod.ts";
 import { UserError } from "../util/errors.ts";
@@ -9,10 +9,10 @@ const HELP = `deno task eval --model DIR|HUB_ID [flags]
   --data DIR|FILE      IMDB-layout folder or a Parquet file with text and label [default: IMDB via HF cache]
   --split NAME         train | test [default: test]
   --samples N          class-balanced sample, 0 = all rows [default: 0]
-  --max-length N       tokens per review [default: 512]
+  --max-length N       tokens per review [default: the model's training max_length, else 512]
   --batch-size N       reviews per batch [default: 32]
   --seed N             sampling seed [default: 42]
-  --output FILE        where metrics.json goes [default: <model dir>/metrics.json]
+  --output FILE        where the metrics go [default: <model dir>/eval_results.json]
   --predictions FILE   also write one JSON line per review (row, label, predicted, logits, prob_positive)`;
 
 runMain(async () => {
@@ -35,7 +35,7 @@ runMain(async () => {
     data: v.data,
     split: v.split!,
     samples: numberFlag(v.samples, "--samples", { integer: true, min: 0 }) ?? 0,
-    maxLength: numberFlag(v["max-length"], "--max-length", { integer: true, min: 2 }) ?? 512,
+    maxLength: numberFlag(v["max-length"], "--max-length", { integer: true, min: 2 }),
     batchSize: numberFlag(v["batch-size"], "--batch-size", { integer: true, positive: true }) ?? 32,
     seed: numberFlag(v.seed, "--seed", { integer: true }) ?? 42,
     output: v.output,

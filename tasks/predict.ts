@@ -7,7 +7,7 @@ const HELP = `deno task predict --model DIR "review text" ... | --file F [flags]
 
   --model DIR        a trained classifier
   --file F           inputs, one per line: plain text, or JSONL lines {"text": ...}
-  --max-length N     tokens per input [default: 512]
+  --max-length N     tokens per input [default: the model's training max_length, else 512]
   --batch-size N     inputs per batch [default: 32]
   --json             print one JSON line per input instead of "LABEL  probability  text"`;
 
@@ -47,7 +47,7 @@ runMain(async () => {
   const predictions = await predictJob({
     model: v.model,
     texts,
-    maxLength: numberFlag(v["max-length"], "--max-length", { integer: true, min: 2 }) ?? 512,
+    maxLength: numberFlag(v["max-length"], "--max-length", { integer: true, min: 2 }),
     batchSize: numberFlag(v["batch-size"], "--batch-size", { integer: true, positive: true }) ?? 32,
   });
   for (const p of predictions) {

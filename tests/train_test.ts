@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseTrainArgs, runTrainJob } from "../mod.ts";
+import { evalJob, parseTrainArgs, runTrainJob } from "../mod.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
@@ -64,6 +64,13 @@ Deno.test("resume continues exactly: 6 steps = 3 steps + resume for 3 more (loss
   }
   const html = await Deno.readTextFile(join(full, "report.html"));
   assert.match(html, /<svg/);
+  // `eval` on the run reproduces the run's own final evaluation (same rows, its max_length), beside it.
+  const evaluated = await evalJob({ model: full, split: "test", samples: 32, batchSize: 8, seed: 42 });
+  assert.equal(evaluated.max_length, 32);
+  assert.equal(evaluated.eval_accuracy, metrics.eval_accuracy);
+  assert.ok(Math.abs((evaluated.eval_loss as number) - metrics.eval_loss) < 1e-6);
+  assert.equal(evaluated.metrics_file, join(full, "eval_results.json"));
+  assert.equal(JSON.parse(await Deno.readTextFile(join(full, "metrics.json"))).init, "scratch");
   // A mismatched resume (another max_length would change every batch) is refused before anything is written.
   const mismatched = join(dir, "mismatched");
   assertOneLineError(

@@ -1,4 +1,4 @@
-/** The jobs around a trained model: `eval` (metrics.json, predictions), `predict` (texts) and `export`. */
+/** The jobs around a trained model: `eval` (eval_results.json, predictions), `predict` (texts), `export`. */
 import { join } from "node:path";
 import { initGpu } from "../autograd/mod.ts";
 import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
@@ -14,6 +14,21 @@ import { predictRows } from "./trainer.ts";
 import { loadRows } from "./data_source.ts";
 import { bundledTokenizerDir } from "./data_source.ts";
 import { resolveModelDir } from "./model_source.ts";
+
+/**
+ * The max_length a model was trained with: its run's `run_config.json` (a run's output) or
+ * `training_args.json` (a checkpoint), else 512 (the tokenizer's model_max_length). Evaluating at the
+ * training length reproduces the run's own evaluation; longer inputs would reach positions it never trained.
+ */
+export async function trainedMaxLength(dir: string): Promise<number> {
+  for (const name of ["run_config.json", "training_args.json"]) {
+    try {
+      const value = JSON.parse(await Deno.readTextFile(join(dir, name))).maxLength;
+      if (Number.isInteger(value) && value >= 2) return value;
+    } catch { /* absent or not ours: next */ }
+  }
+  return 512;
+}
 
 /** A trained classifier on the GPU, with the vocab that goes with it. */
 async function loadTrained(spec: string) {
@@ -42,10 +57,11 @@ export interface EvalOptions {
   data?: string;
   split: string;
   samples: number;
-  maxLength: number;
+  /** Default: the length the model was trained with (`trainedMaxLength`). */
+  maxLength?: number;
   batchSize: number;
   seed: number;
-  /** metrics.json path; default `<model dir>/metrics.json` for a local model, else ./metrics.json. */
+  /** Where the metrics go; default `<model dir>/eval_results.json` (HF Trainer's name), else ./eval_results.json. */
   output?: string;
   predictions?: string;
 }
@@ -59,7 +75,10 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
   const path = o.data !== undefined
     ? await findSplitInData(o.data, split)
     : (await resolveImdbSplitOrSample(split)).path;
-  const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
+  const maxLength = Math.min(
+    o.maxLength ?? await trainedMaxLength(dir),
+    model.config.max_position_embeddings,
+  );
   const rows = await loadRows(path, vocabPath, {
     maxLength,
     samples: o.samples,
@@ -79,7 +98,7 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     data: path,
     max_length: maxLength,
   };
-  const out = o.output ?? ((await exists(o.model)) ? join(dir, "metrics.json") : "metrics.json");
+  const out = o.output ?? ((await exists(o.model)) ? join(dir, "eval_results.json") : "eval_results.json");
   if (o.predictions) {
     const lines: string[] = [];
     for (let i = 0; i < r.labels.length; i++) {
@@ -107,12 +126,15 @@ export interface Prediction {
 }
 
 export async function predictJob(
-  o: { model: string; texts: string[]; maxLength: number; batchSize: number },
+  o: { model: string; texts: string[]; maxLength?: number; batchSize: number },
 ): Promise<Prediction[]> {
-  const { model, vocabPath } = await loadTrained(o.model);
+  const { dir, model, vocabPath } = await loadTrained(o.model);
   const tokenizer = await BertTokenizer.load(vocabPath);
   const id2label = model.config.id2label ?? { 0: "NEGATIVE", 1: "POSITIVE" };
-  const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
+  const maxLength = Math.min(
+    o.maxLength ?? await trainedMaxLength(dir),
+    model.config.max_position_embeddings,
+  );
   const out: Prediction[] = [];
   for (let start = 0; start < o.texts.length; start += o.batchSize) {
     const texts = o.texts.slice(start, start + o.batchSize);
