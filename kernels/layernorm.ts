@@ -23,22 +23,35 @@ const T = ROW_THREADS;
 const inputs = (residual: boolean): [string, "read"][] =>
   residual ? [["X", "read"], ["R", "read"]] : [["X", "read"]];
 const xValue = (residual: boolean) => `fn xv(i: u32) -> f32 { return ${residual ? "X[i] + R[i]" : "X[i]"}; }`;
+
+const STATS_OUT: [string, "read_write"] = ["STATS", "read_write"];
+
+/** The forward kernels' buffers (input(s), gamma, beta, output, per-row mean and rstd) and `xv`. */
+const forwardBindings = (residual: boolean) =>
+  `${
+    bindings(
+      [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], STATS_OUT],
+      "rows: u32, cols: u32, eps: f32",
+    )
+  }
+${xValue(residual)}`;
+
+/** The input-gradient kernels' buffers (input(s), gamma, stats, output gradient, input gradient) and `xv`. */
+const backwardBindings = (residual: boolean) =>
+  `${
+    bindings(
+      [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
+      "rows: u32, cols: u32",
+    )
+  }
+${xValue(residual)}`;
 const REDUCE = rowReduce("add");
 const HEAD = `${ROW_KERNEL_HEAD}
   let n = f32(p.cols);`;
 
 /** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */
 export function layerNormKernel(residual = false): string {
-  return `${
-    bindings(
-      [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], [
-        "STATS",
-        "read_write",
-      ]],
-      "rows: u32, cols: u32, eps: f32",
-    )
-  }
-${xValue(residual)}
+  return `${forwardBindings(residual)}
 ${HEAD}
   var acc = 0.0;
   for (var c = lid.x; c < p.cols; c += ${T}u) { acc += xv(base + c); }
@@ -59,13 +72,7 @@ ${HEAD}
 
 /** dx = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)). */
 export function layerNormBackwardKernel(residual = false): string {
-  return `${
-    bindings(
-      [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
-      "rows: u32, cols: u32",
-    )
-  }
-${xValue(residual)}
+  return `${backwardBindings(residual)}
 ${HEAD}
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];
@@ -111,16 +118,7 @@ const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
 
 /** `layerNormKernel` with one thread per row. */
 export function layerNormRowPerThreadKernel(residual = false): string {
-  return `${
-    bindings(
-      [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], [
-        "STATS",
-        "read_write",
-      ]],
-      "rows: u32, cols: u32, eps: f32",
-    )
-  }
-${xValue(residual)}
+  return `${forwardBindings(residual)}
 ${PER_THREAD_HEAD}
   var total = 0.0;
   for (var c = 0u; c < p.cols; c++) { total += xv(base + c); }
@@ -136,13 +134,7 @@ ${PER_THREAD_HEAD}
 
 /** `layerNormBackwardKernel` with one thread per row. */
 export function layerNormBackwardRowPerThreadKernel(residual = false): string {
-  return `${
-    bindings(
-      [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
-      "rows: u32, cols: u32",
-    )
-  }
-${xValue(residual)}
+  return `${backwardBindings(residual)}
 ${PER_THREAD_HEAD}
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];

@@ -10,15 +10,23 @@ const T = ROW_THREADS;
 const HEAD = `${ROW_KERNEL_HEAD}
   let mbase = (row / p.rows_per_mask) * p.cols;`;
 
+const UNIFORMS = "rows: u32, cols: u32, rows_per_mask: u32, scale: f32";
+
+/** The forward kernels' buffers: scores X, the mask M when masked, the output Y. */
+const forwardBindings = (masked: boolean) =>
+  bindings(
+    masked ? [["X", "read"], ["M", "read"], ["Y", "read_write"]] : [["X", "read"], ["Y", "read_write"]],
+    UNIFORMS,
+  );
+
+/** Column c's scaled score, the f32 minimum where the key is masked. */
+const scoreOf = (masked: boolean) =>
+  masked ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)` : `X[base + c] * p.scale`;
+
 /** Scores [rows, cols]; mask [rows / rows_per_mask, cols] with 1 = keep, 0 = masked. */
 export function softmaxKernel(masked: boolean): string {
-  const buffers: [string, "read" | "read_write"][] = masked
-    ? [["X", "read"], ["M", "read"], ["Y", "read_write"]]
-    : [["X", "read"], ["Y", "read_write"]];
-  const score = masked
-    ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)`
-    : `X[base + c] * p.scale`;
-  return `${bindings(buffers, "rows: u32, cols: u32, rows_per_mask: u32, scale: f32")}
+  const score = scoreOf(masked);
+  return `${forwardBindings(masked)}
 ${HEAD}
   var acc = ${F32_MIN};
   for (var c = lid.x; c < p.cols; c += ${T}u) { acc = max(acc, ${score}); }
@@ -37,7 +45,7 @@ export function softmaxBackwardKernel(): string {
   return `${
     bindings(
       [["Yv", "read"], ["G", "read"], ["DX", "read_write"]],
-      "rows: u32, cols: u32, rows_per_mask: u32, scale: f32",
+      UNIFORMS,
     )
   }
 ${HEAD}
@@ -54,13 +62,8 @@ const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
 
 /** `softmaxKernel` with one thread per row: no workgroup memory, no barriers. */
 export function softmaxRowPerThreadKernel(masked: boolean): string {
-  const buffers: [string, "read" | "read_write"][] = masked
-    ? [["X", "read"], ["M", "read"], ["Y", "read_write"]]
-    : [["X", "read"], ["Y", "read_write"]];
-  const score = masked
-    ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)`
-    : `X[base + c] * p.scale`;
-  return `${bindings(buffers, "rows: u32, cols: u32, rows_per_mask: u32, scale: f32")}
+  const score = scoreOf(masked);
+  return `${forwardBindings(masked)}
 ${PER_THREAD_HEAD}
   var m = ${F32_MIN};
   for (var c = 0u; c < p.cols; c++) { m = max(m, ${score}); }
@@ -76,7 +79,7 @@ export function softmaxBackwardRowPerThreadKernel(): string {
   return `${
     bindings(
       [["Yv", "read"], ["G", "read"], ["DX", "read_write"]],
-      "rows: u32, cols: u32, rows_per_mask: u32, scale: f32",
+      UNIFORMS,
     )
   }
 ${PER_THREAD_HEAD}
