@@ -5,13 +5,14 @@
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
 import { isImdbSplit, readImdbParquet } from "../data/imdb.ts";
-import { resolveImdbSplit } from "../data/imdb_source.ts";
+import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
 import { sharedDir, writeJsonFile } from "../util/fs.ts";
 
 const HELP = `deno task bench tokenize [flags]
 
-  --data DIR|FILE   Parquet file or folder (default: ../shared/data/imdb if present, else the HF cache/download)
+  --data DIR|FILE   Parquet file or folder (default: ../shared/data/imdb if present, else the HF cache/download,
+                    else the bundled sample)
   --split NAME      train | test | unsupervised (default train)
   --max-length N    default 512
   --vocab FILE      default the bundled distilbert-base-uncased vocab
@@ -39,7 +40,8 @@ export async function benchTokenize(args: string[]): Promise<void> {
   if (!isImdbSplit(split)) throw new UserError(`--split: "${split}" is not one of train, test, unsupervised`);
   const shared = sharedDir();
   const data = values.data ?? (shared ? `${shared}data/imdb` : undefined);
-  const { path } = await resolveImdbSplit(split, { data });
+  // Without --data or ../shared: the HF cache or hub, else (offline) the bundled 2,000-review sample.
+  const { path } = await resolveImdbSplitOrSample(split, { data });
   const vocabText = await Deno.readTextFile(values.vocab ?? bundledVocabPath());
 
   let started = performance.now();

@@ -188,6 +188,7 @@ async function measure(presets: string[], seqs: number[], batch: number, steps: 
       );
     }
     model.dispose();
+    gpu().pool.trim(); // the next preset's peak then counts its own buffers, not ones cached from this one
   }
   return results;
 }
