@@ -4,9 +4,12 @@ import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
 /** Elements each thread of `sumSquaresKernel` covers. */
 export const SQ_CHUNK = 256;
 
-/** OUT[i] = Σ X[j]² over the i-th chunk of SQ_CHUNK elements (fixed order: reproducible). */
+/**
+ * OUT[offset + i] = Σ X[j]² over the i-th chunk of SQ_CHUNK elements (fixed order: reproducible). Every
+ * parameter's gradient writes its chunks into one shared OUT, so the global norm is one sum at the end.
+ */
 export function sumSquaresKernel(): string {
-  return `${bindings([["X", "read"], ["OUT", "read_write"]], "n: u32, chunks: u32")}
+  return `${bindings([["X", "read"], ["OUT", "read_write"]], "n: u32, chunks: u32, offset: u32")}
 @compute @workgroup_size(${WG})
 fn main(${LINEAR_INDEX}) {
   ${LINEAR_I}
@@ -14,7 +17,7 @@ fn main(${LINEAR_INDEX}) {
   let j1 = min(p.n, (i + 1u) * ${SQ_CHUNK}u);
   var s = 0.0;
   for (var j = i * ${SQ_CHUNK}u; j < j1; j++) { let v = X[j]; s += v * v; }
-  OUT[i] = s;
+  OUT[p.offset + i] = s;
 }`;
 }
 

@@ -3,7 +3,7 @@
  * gradient clipping, all on the GPU: the norm is reduced on the device and read by the update kernel.
  */
 import { f32, gpu, grid, keep, type Tensor, tidy } from "../autograd/mod.ts";
-import { accumulate, fill, sum, zeros } from "../autograd/ops.ts";
+import { fill, sum, zeros } from "../autograd/ops.ts";
 import { Tensor as T } from "../autograd/tensor.ts";
 import { WG } from "../kernels/common.ts";
 import { adamwKernel, SQ_CHUNK, sumSquaresKernel } from "../kernels/optimizer.ts";
@@ -48,25 +48,28 @@ export class AdamW {
     }
   }
 
-  /** The global L2 norm² of every gradient, as a [1] GPU tensor (the caller disposes it). */
+  /**
+   * The global L2 norm² of every gradient, as a [1] GPU tensor (the caller disposes it): one dispatch per
+   * gradient writes its partial sums into a shared buffer, then one sum over all of them.
+   */
   gradNormSquared(): Tensor {
     return tidy(() => {
-      const total = fill([1], 0);
-      for (const p of this.params) {
-        const g = p.tensor.grad;
-        if (!g) continue;
-        const chunks = Math.ceil(g.size / SQ_CHUNK);
-        const partial = new T([chunks]);
+      const grads = this.params.map((p) => p.tensor.grad).filter((g): g is Tensor => g !== null);
+      const chunks = grads.map((g) => Math.ceil(g.size / SQ_CHUNK));
+      const partial = new T([Math.max(1, chunks.reduce((a, b) => a + b, 0))]);
+      if (grads.length === 0) return keep(fill([1], 0));
+      let offset = 0;
+      grads.forEach((g, i) => {
         gpu().dispatch({
           wgsl: sumSquaresKernel(),
           buffers: [g.binding, partial.binding],
-          uniforms: [g.size, chunks],
-          workgroups: grid(Math.ceil(chunks / WG)),
+          uniforms: [g.size, chunks[i], offset],
+          workgroups: grid(Math.ceil(chunks[i] / WG)),
           label: "sum_squares",
         });
-        accumulate(total, sum(partial));
-      }
-      return total;
+        offset += chunks[i];
+      });
+      return sum(partial).view([1]);
     });
   }
 
