@@ -61,3 +61,38 @@ Deno.test("trainer: the pipelined loop equals waiting for every step, with one s
   piped.dispose();
   waited.dispose();
 });
+
+Deno.test("trainer: 2 micro-batches of 4 (gradient accumulation) step like one batch of 8", async () => {
+  await gpuReady;
+  // Without dropout the two runs compute the same function; padding differs (each micro-batch is padded to
+  // its own longest row) but padded keys are masked out, so only summation order differs.
+  const config = { ...presetConfig("tiny"), dropout: 0, attention_dropout: 0, seq_classif_dropout: 0 };
+  const rows = syntheticRows();
+  const run = async (batchSize: number, gradAccum: number) => {
+    const model = DistilBertClassifier.fromHost(config, initHostParams(config, 5));
+    const trainer = new Trainer(model, rows, {
+      ...PRETRAINED_DEFAULTS,
+      init: "scratch" as const,
+      batchSize,
+      gradAccum,
+      maxSteps: 4,
+      lr: 1e-3,
+    });
+    const logs: StepLog[] = [];
+    await trainer.run({ onStep: (log) => void logs.push(log) });
+    trainer.optimizer.dispose();
+    model.dispose();
+    return logs;
+  };
+  const big = await run(8, 1), accumulated = await run(4, 2);
+  assert.equal(accumulated.length, 4);
+  for (let i = 0; i < 4; i++) {
+    const what = `step ${i + 1}`;
+    assert.ok(Math.abs(accumulated[i].loss - big[i].loss) <= 1e-4 * big[i].loss, `${what} loss`);
+    assert.ok(
+      Math.abs(accumulated[i].grad_norm - big[i].grad_norm) <= 1e-3 * big[i].grad_norm,
+      `${what} norm`,
+    );
+    assert.equal(accumulated[i].tokens, big[i].tokens);
+  }
+});
