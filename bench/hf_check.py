@@ -47,6 +47,18 @@ def our_ids(texts, max_length):
             return [json.loads(line)["ids"] for line in f]
 
 
+def trained_max_length(model_dir):
+    """The max_length `deno task predict` uses by default: the run's run_config.json or training_args.json."""
+    for name in ("run_config.json", "training_args.json"):
+        try:
+            value = json.load(open(os.path.join(model_dir, name))).get("maxLength")
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, int) and value >= 2:
+            return value
+    return 512
+
+
 def padded(ids_list):
     width = max(len(x) for x in ids_list)
     ids = torch.zeros(len(ids_list), width, dtype=torch.long)
@@ -108,9 +120,12 @@ def main():
     ap.add_argument("model_dir")
     ap.add_argument("predictions", help="our `deno task predict --json` output")
     ap.add_argument("--tol", type=float, default=1e-4)
-    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--max-length", type=int, default=None,
+                    help="default: the model's training max_length (as `deno task predict`), else 512")
     ap.add_argument("--backend", default="auto", choices=["auto", "transformers", "reference"])
     a = ap.parse_args()
+    if a.max_length is None:
+        a.max_length = trained_max_length(a.model_dir)
     ours = [json.loads(line) for line in open(a.predictions) if line.strip()]
     texts = [o["text"] for o in ours]
     backend = a.backend

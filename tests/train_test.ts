@@ -218,10 +218,9 @@ Deno.test({
     const run = join(dir, "run");
     await train([...SMALL, "--max-steps", "2", "--output", run]);
     const reviews = join(dir, "reviews.txt");
-    await Deno.writeTextFile(
-      reviews,
-      "A wonderful film.\nTerrible, boring, far too long!\nIt was fine, I guess.\n",
-    );
+    // The last review is longer than the run's max_length (32): both sides must truncate it alike.
+    const long = "The plot wanders, the acting is uneven, and yet some scenes are lovely. ".repeat(8);
+    await Deno.writeTextFile(reviews, `A wonderful film.\nTerrible, boring, far too long!\n${long}\n`);
     const predicted = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "tasks/predict.ts", "--model", run, "--json", "--file", reviews],
       cwd: new URL("..", import.meta.url).pathname,
