@@ -7,12 +7,10 @@
  * `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone is installed).
  */
 import { gpu, isCpuAdapter } from "./runtime.ts";
-
-export { isCpuAdapter };
 import { dispatchMatmul, fill, type MatmulPlan, planFromName, planName, setMatmulChooser } from "./ops.ts";
 import { Tensor } from "./tensor.ts";
 import { MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from "../kernels/matmul.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeJsonFile } from "../util/fs.ts";
 
 /** Bumped when variants change meaning, so stale cached choices are not reused. */
 const CACHE_VERSION = 4;
@@ -129,8 +127,7 @@ async function readCache(path: string | null): Promise<CacheFile> {
 async function writeCache(path: string | null, cache: CacheFile): Promise<void> {
   if (!path) return;
   try {
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    await writeFileAtomic(path, JSON.stringify(cache, null, 1) + "\n");
+    await writeJsonFile(path, cache);
   } catch (err) {
     console.error(`matmul autotune: could not write ${path}: ${(err as Error).message}`);
   }

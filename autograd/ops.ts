@@ -9,7 +9,6 @@ import { ROW_PER_THREAD_WG, WG } from "../kernels/common.ts";
 import {
   accumulateKernel,
   activationBackwardKernel,
-  biasActivationBackwardKernel,
   biasActivationKernel,
   binaryKernel,
   type BinaryOp,
@@ -123,7 +122,7 @@ export function biasActivation(op: "relu" | "gelu", x: Tensor, bias: Tensor): Te
   run(biasActivationKernel(op), [x, bias, y], u, linear(x.size), `bias_${op}`);
   return record(y, [x, bias], (g) => {
     const dx = new Tensor(x.shape);
-    run(biasActivationBackwardKernel(op), [x, bias, g, dx], u, linear(x.size), `bias_${op}_backward`);
+    run(activationBackwardKernel(op, true), [x, bias, g, dx], u, linear(x.size), `bias_${op}_backward`);
     let dBias: Tensor | null = null;
     if (bias.requiresGrad) {
       const rows = dx.view([x.size / cols, cols]);
@@ -299,16 +298,18 @@ export function transposeLast2(x: Tensor): Tensor {
 
 /** Dispatches C = op(A)·op(B) into `out` following `plan`. */
 export function dispatchMatmul(a: Tensor, b: Tensor, out: Tensor, s: MatmulShape, plan: MatmulPlan): void {
-  const shared = b.shape.length === 2;
-  if (plan.transposeB) {
-    const bt = transposeLast2(b), nn = { ...s, transB: false };
-    const v = plan.variant;
-    run(v.wgsl(nn), [a, bt, out], matmulUniforms(nn, shared), v.workgroups(nn), `matmul_T+${v.name}`);
-    bt.dispose(); // its buffer may be reused by later dispatches of this submission, which run after this one
-    return;
-  }
-  const v = plan.variant;
-  run(v.wgsl(s), [a, b, out], matmulUniforms(s, shared), v.workgroups(s), `matmul_${v.name}`);
+  const v = plan.variant, shared = b.shape.length === 2;
+  const bIn = plan.transposeB ? transposeLast2(b) : b;
+  const shape = plan.transposeB ? { ...s, transB: false } : s;
+  run(
+    v.wgsl(shape),
+    [a, bIn, out],
+    matmulUniforms(shape, shared),
+    v.workgroups(shape),
+    `matmul_${planName(plan)}`,
+  );
+  // The transposed copy's buffer may be reused by later dispatches of this submission, which run after this one.
+  if (bIn !== b) bIn.dispose();
 }
 
 function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {

@@ -34,7 +34,6 @@ export interface DispatchSpec {
 
 const MAX_WORKGROUPS = 65535;
 
-/** Splits `count` workgroups into x/y so neither exceeds the per-dimension limit. */
 /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
 export function isCpuAdapter(): boolean {
   const rt = gpu();
@@ -50,6 +49,7 @@ export function isCpuAdapter(): boolean {
 }
 let cpuAdapterOf: { rt: GpuRuntime; cpu: boolean } | null = null;
 
+/** Splits `count` workgroups into x/y so neither exceeds the per-dimension limit. */
 export function grid(count: number): [number, number] {
   if (count <= MAX_WORKGROUPS) return [Math.max(1, count), 1];
   const y = Math.ceil(count / MAX_WORKGROUPS);
@@ -314,9 +314,14 @@ export class GpuRuntime {
    */
   async readMany(sources: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
     const sizes = sources.map((s) => Math.max(4, Math.ceil(s.bytes / 4) * 4));
-    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const offsets: number[] = [];
+    let total = 0;
+    for (const size of sizes) {
+      offsets.push(total);
+      total += size;
+    }
     const staging = this.device.createBuffer({
-      size: offsets.at(-1)! + sizes.at(-1)!,
+      size: total,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const encoder = this.endPass();

@@ -51,36 +51,28 @@ fn main(${LINEAR_INDEX}) {
 }`;
 }
 
-/** dx = g * f'(x + b): the backward of \`biasActivationKernel\` (the bias's gradient is dx's column sums). */
-export function biasActivationBackwardKernel(op: "relu" | "gelu"): string {
-  return `${bindings([["X", "read"], ["B", "read"], ["G", "read"], ["DX", "read_write"]], "n: u32, nb: u32")}
-${op === "gelu" ? ERF_WGSL : ""}
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  let x = X[i] + B[i % p.nb];
-  DX[i] = G[i] * (${ACTIVATION_DERIVATIVE[op]});
-}`;
-}
-
 const ACTIVATION_DERIVATIVE = {
   relu: "select(0.0, 1.0, x > 0.0)",
   // d/dx [x Φ(x)] = Φ(x) + x φ(x)
   gelu: "0.5 * (1.0 + erf_approx(x * 0.70710678118654752)) + x * 0.39894228040143268 * exp(-0.5 * x * x)",
 };
 
-/** dx = g * f'(x) for the activations. */
-export function activationBackwardKernel(op: "relu" | "gelu"): string {
-  const d = ACTIVATION_DERIVATIVE[op];
-  return `${bindings([["X", "read"], ["G", "read"], ["DX", "read_write"]], "n: u32")}
+/**
+ * dx = g * f'(x) for the activations; with `bias`, dx = g * f'(x + b), the backward of
+ * `biasActivationKernel` (the bias's gradient is then dx's column sums).
+ */
+export function activationBackwardKernel(op: "relu" | "gelu", bias = false): string {
+  const buffers: [string, "read" | "read_write"][] = bias
+    ? [["X", "read"], ["B", "read"], ["G", "read"], ["DX", "read_write"]]
+    : [["X", "read"], ["G", "read"], ["DX", "read_write"]];
+  return `${bindings(buffers, bias ? "n: u32, nb: u32" : "n: u32")}
 ${op === "gelu" ? ERF_WGSL : ""}
 @compute @workgroup_size(${WG})
 fn main(${LINEAR_INDEX}) {
   ${LINEAR_I}
   if (i >= p.n) { return; }
-  let x = X[i];
-  DX[i] = G[i] * (${d});
+  let x = X[i]${bias ? " + B[i % p.nb]" : ""};
+  DX[i] = G[i] * (${ACTIVATION_DERIVATIVE[op]});
 }`;
 }
 

@@ -45,6 +45,7 @@ const backwardBindings = (residual: boolean) =>
     )
   }
 ${xValue(residual)}`;
+
 const REDUCE = rowReduce("add");
 const HEAD = `${ROW_KERNEL_HEAD}
   let n = f32(p.cols);`;

@@ -19,6 +19,9 @@ const forwardBindings = (masked: boolean) =>
     UNIFORMS,
   );
 
+/** The backward kernels' buffers: the softmax output, its gradient, the input gradient. */
+const BACKWARD_BINDINGS = bindings([["Yv", "read"], ["G", "read"], ["DX", "read_write"]], UNIFORMS);
+
 /** Column c's scaled score, the f32 minimum where the key is masked. */
 const scoreOf = (masked: boolean) =>
   masked ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)` : `X[base + c] * p.scale`;
@@ -42,12 +45,7 @@ ${HEAD}
 
 /** dx = scale * y * (g - sum(g * y)); masked entries have y = 0 and so get no gradient. */
 export function softmaxBackwardKernel(): string {
-  return `${
-    bindings(
-      [["Yv", "read"], ["G", "read"], ["DX", "read_write"]],
-      UNIFORMS,
-    )
-  }
+  return `${BACKWARD_BINDINGS}
 ${HEAD}
   _ = mbase;
   var acc = 0.0;
@@ -76,12 +74,7 @@ ${PER_THREAD_HEAD}
 
 /** `softmaxBackwardKernel` with one thread per row. */
 export function softmaxBackwardRowPerThreadKernel(): string {
-  return `${
-    bindings(
-      [["Yv", "read"], ["G", "read"], ["DX", "read_write"]],
-      UNIFORMS,
-    )
-  }
+  return `${BACKWARD_BINDINGS}
 ${PER_THREAD_HEAD}
   _ = mbase;
   var total = 0.0;

@@ -5,8 +5,8 @@
  * `deno run -A tasks/bench_matmul.ts`.
  */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
-import { gpu, initGpu } from "../autograd/runtime.ts";
-import { autotuneMatmul, flopsOf, isCpuAdapter, timePlan } from "../autograd/autotune.ts";
+import { gpu, initGpu, isCpuAdapter } from "../autograd/runtime.ts";
+import { autotuneMatmul, flopsOf, timePlan } from "../autograd/autotune.ts";
 import { planFromName } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { UserError } from "../util/errors.ts";

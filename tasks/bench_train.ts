@@ -3,8 +3,8 @@
  * presets on random full-length batches. FLOPs count matmuls only: training 6·N·T + 12·layers·S²·dim·B
  * (N = transformer-block parameters, T = B·S tokens); inference a third of that.
  */
-import { gpu, initGpu, noGrad, tidy } from "../autograd/mod.ts";
-import { autotuneMatmul, isCpuAdapter, matmulShapesFor } from "../autograd/autotune.ts";
+import { gpu, initGpu, isCpuAdapter, noGrad, tidy } from "../autograd/mod.ts";
+import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { type DistilBertConfig, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
@@ -12,7 +12,8 @@ import { Trainer } from "../train/trainer.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
-import { exists, sharedDir, writeJsonFile } from "../util/fs.ts";
+import { sharedDir, writeJsonFile } from "../util/fs.ts";
+import { torchPython } from "../util/python.ts";
 import { join } from "node:path";
 import { bucketByLength, epochOrder, paddingEfficiency } from "../train/batches.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
@@ -37,14 +38,8 @@ interface PeerResult {
 
 /** Runs bench/pytorch_ref.py with the same presets and shapes; null (with a message) when torch is missing. */
 async function pytorchPeer(presets: string, seqs: string, batch: number, steps: number, device: string) {
-  const python = (await exists("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
-  const probe = await new Deno.Command(python, {
-    args: ["-c", "import torch"],
-    stderr: "null",
-    stdout: "null",
-  })
-    .output().catch(() => null);
-  if (!probe?.success) {
+  const python = await torchPython();
+  if (!python) {
     console.log(
       "PyTorch peer skipped: `import torch` fails (Debian: apt-get install python3-torch libopenblas0-pthread)",
     );

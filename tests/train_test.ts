@@ -9,6 +9,7 @@ import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { gpuReady } from "./helpers.ts";
+import { torchPython } from "../util/python.ts";
 
 /** A few fast steps: the tiny preset on 64 short reviews. */
 const SMALL = [
@@ -195,15 +196,6 @@ Deno.test("default model from the HF cache: a base (masked-LM) checkpoint gets a
   }
 });
 
-/** A python3 that imports torch, or null (then the PyTorch check is skipped). */
-async function torchPython(): Promise<string | null> {
-  for (const py of ["/usr/bin/python3", "python3"]) {
-    const ok = await new Deno.Command(py, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
-      .output().then((o) => o.success, () => false);
-    if (ok) return py;
-  }
-  return null;
-}
 const python = await torchPython();
 if (!python) {
   console.log("skipping the PyTorch export check: no python3 with torch (apt-get install python3-torch)");

@@ -30,6 +30,11 @@ export async function trainedMaxLength(dir: string): Promise<number> {
   return 512;
 }
 
+/** Tokens per input: the length asked for, else the training length; never past the model's positions. */
+async function inputLength(requested: number | undefined, dir: string, model: DistilBertClassifier) {
+  return Math.min(requested ?? await trainedMaxLength(dir), model.config.max_position_embeddings);
+}
+
 /** A trained classifier on the GPU, with the vocab that goes with it. */
 async function loadTrained(spec: string) {
   const dir = await resolveModelDir(spec);
@@ -75,10 +80,7 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
   const path = o.data !== undefined
     ? await findSplitInData(o.data, split)
     : (await resolveImdbSplitOrSample(split)).path;
-  const maxLength = Math.min(
-    o.maxLength ?? await trainedMaxLength(dir),
-    model.config.max_position_embeddings,
-  );
+  const maxLength = await inputLength(o.maxLength, dir, model);
   const rows = await loadRows(path, vocabPath, {
     maxLength,
     samples: o.samples,
@@ -131,10 +133,7 @@ export async function predictJob(
   const { dir, model, vocabPath } = await loadTrained(o.model);
   const tokenizer = await BertTokenizer.load(vocabPath);
   const id2label = model.config.id2label ?? { 0: "NEGATIVE", 1: "POSITIVE" };
-  const maxLength = Math.min(
-    o.maxLength ?? await trainedMaxLength(dir),
-    model.config.max_position_embeddings,
-  );
+  const maxLength = await inputLength(o.maxLength, dir, model);
   const out: Prediction[] = [];
   for (let start = 0; start < o.texts.length; start += o.batchSize) {
     const texts = o.texts.slice(start, start + o.batchSize);

@@ -55,9 +55,9 @@ export class AdamW {
   gradNormSquared(): Tensor {
     return tidy(() => {
       const grads = this.params.map((p) => p.tensor.grad).filter((g): g is Tensor => g !== null);
+      if (grads.length === 0) return fill([1], 0);
       const chunks = grads.map((g) => Math.ceil(g.size / SQ_CHUNK));
-      const partial = new T([Math.max(1, chunks.reduce((a, b) => a + b, 0))]);
-      if (grads.length === 0) return keep(fill([1], 0));
+      const partial = new T([chunks.reduce((a, b) => a + b, 0)]);
       let offset = 0;
       grads.forEach((g, i) => {
         gpu().dispatch({

@@ -245,8 +245,8 @@ export class Trainer {
       const epochEnd = s.position >= this.microBatchesPerEpoch;
       const last = s.step >= this.totalSteps;
       const evalDue = epochEnd || last || (cfg.evalEvery > 0 && s.step % cfg.evalEvery === 0);
-      const saveDue = last || epochEnd || (cfg.saveEvery > 0 && s.step % cfg.saveEvery === 0);
-      if (!evalDue && !saveDue) continue; // submit the next step before waiting for this one
+      const intervalSave = cfg.saveEvery > 0 && s.step % cfg.saveEvery === 0;
+      if (!evalDue && !intervalSave) continue; // submit the next step before waiting for this one
       await complete(inFlight);
       inFlight = null;
       if (evalDue && hooks.onEvaluate) {
@@ -265,7 +265,7 @@ export class Trainer {
       }
       if (last) await hooks.onSave?.(s, "end");
       else if (epochEnd) await hooks.onSave?.(s, "epoch");
-      else if (cfg.saveEvery > 0 && s.step % cfg.saveEvery === 0) await hooks.onSave?.(s, "interval");
+      else if (intervalSave) await hooks.onSave?.(s, "interval");
       if (cfg.earlyStoppingPatience > 0 && s.evalsWithoutImprovement >= cfg.earlyStoppingPatience && !last) {
         await hooks.onSave?.(s, "end");
         return "early-stopped";
