@@ -7,7 +7,15 @@
  * `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone is installed).
  */
 import { gpu, isCpuAdapter } from "./runtime.ts";
-import { dispatchMatmul, fill, type MatmulPlan, planFromName, planName, setMatmulChooser } from "./ops.ts";
+import {
+  castRaw,
+  dispatchMatmul,
+  fill,
+  type MatmulPlan,
+  planFromName,
+  planName,
+  setMatmulChooser,
+} from "./ops.ts";
 import { Tensor } from "./tensor.ts";
 import { MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from "../kernels/matmul.ts";
 import { writeJsonFile } from "../util/fs.ts";
@@ -29,6 +37,8 @@ export interface TrainShapeConfig {
   heads: number;
   /** Not needed for the shapes (every layer has the same ones); kept so a model config can be passed. */
   layers?: number;
+  /** Mixed precision: the operands are f16. */
+  f16?: boolean;
 }
 
 /** Forward and backward matmul shapes of one DistilBERT train step (Linear: x [rows, in] · Wᵀ, W [out, in]). */
@@ -49,7 +59,7 @@ export function matmulShapesFor(c: TrainShapeConfig): MatmulShape[] {
   out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: false, transB: false });
   out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: true, transB: false });
   // ctx = p·v; d(p) = g·vᵀ; d(v) = pᵀ·g  (the same shapes as above)
-  return dedupe(out);
+  return dedupe(c.f16 ? out.map((s) => ({ ...s, f16: true })) : out);
 }
 
 function dedupe(shapes: MatmulShape[]): MatmulShape[] {
@@ -59,7 +69,7 @@ function dedupe(shapes: MatmulShape[]): MatmulShape[] {
 }
 
 const exactKey = (s: MatmulShape) =>
-  `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
+  `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}${s.f16 ? " f16" : ""}`;
 
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 
@@ -67,7 +77,7 @@ const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 export function shapeBucket(s: MatmulShape): string {
   const align = [s.m, s.n, s.k].map((d) => (d % 4 === 0 ? "4" : "1")).join("");
   return `${s.transA ? "T" : "N"}${s.transB ? "T" : "N"} b${pow2(s.batch)} m${pow2(s.m)} n${pow2(s.n)} ` +
-    `k${pow2(s.k)} a${align}`;
+    `k${pow2(s.k)} a${align}${s.f16 ? " f16" : ""}`;
 }
 
 // ---- the adapter and the heuristic ---------------------------------------------------------------------
@@ -185,7 +195,14 @@ export async function timePlan(plan: MatmulPlan, s: MatmulShape, opts: TimeOptio
   const budget = opts.budgetMs ?? 50, reps = opts.reps ?? 2;
   const rt = gpu();
   const bShape = s.transB ? [s.n, s.k] : [s.k, s.n];
-  const a = fill([s.batch * s.m, s.k], 0), b = fill(s.batch > 1 ? [s.batch, ...bShape] : bShape, 0);
+  const operand = (shape: number[]) => {
+    const zeros = fill(shape, 0);
+    if (!s.f16) return zeros;
+    const half = castRaw(zeros, "f16");
+    zeros.dispose();
+    return half;
+  };
+  const a = operand([s.batch * s.m, s.k]), b = operand(s.batch > 1 ? [s.batch, ...bShape] : bShape);
   const c = new Tensor([s.batch * s.m * s.n]);
   try {
     if (opts.warmup ?? true) {

@@ -4,7 +4,7 @@
  * error naming both shapes.
  */
 import { f32, gpu, grid, isCpuAdapter, type Uniform } from "./runtime.ts";
-import { coreOps, fmtShape, record, Tensor } from "./tensor.ts";
+import { coreOps, fmtShape, record, storageBytes, Tensor } from "./tensor.ts";
 import { ROW_PER_THREAD_WG, WG } from "../kernels/common.ts";
 import {
   accumulateKernel,
@@ -12,6 +12,8 @@ import {
   biasActivationKernel,
   binaryKernel,
   type BinaryOp,
+  castToF16Kernel,
+  castToF32Kernel,
   dropoutKernel,
   fillKernel,
   unaryKernel,
@@ -77,10 +79,31 @@ coreOps.accumulate = accumulate;
 /** A detached copy. */
 export function clone(x: Tensor): Tensor {
   const y = new Tensor(x.shape, x.dtype);
-  gpu().copy(x.buffer, y.buffer, x.size * 4);
+  gpu().copy(x.buffer, y.buffer, storageBytes(x.size, x.dtype));
   return y;
 }
 coreOps.clone = clone;
+
+// ---- precision -----------------------------------------------------------------------------------------
+
+/** x converted to `dtype` (f32 ↔ f16, rounding to nearest), without the tape. */
+export function castRaw(x: Tensor, dtype: "f32" | "f16"): Tensor {
+  if (x.dtype === dtype) return x.view(x.shape);
+  if (x.dtype === "i32") throw new Error(`cast: cannot convert an i32 tensor ${fmtShape(x.shape)}`);
+  const y = new Tensor(x.shape, dtype);
+  if (dtype === "f16") run(castToF16Kernel(), [x, y], [x.size], linear(Math.ceil(x.size / 2)), "cast_f16");
+  else run(castToF32Kernel(), [x, y], [x.size], linear(x.size), "cast_f32");
+  return y;
+}
+
+/**
+ * x converted to `dtype`. Gradients are f32 whatever a tensor's storage (an f16 operand's gradient is f32),
+ * so the backward passes the gradient through unchanged: mixed precision's master weights stay f32 and get
+ * f32 gradients.
+ */
+export function cast(x: Tensor, dtype: "f32" | "f16"): Tensor {
+  return record(castRaw(x, dtype), [x], (g) => [g.view(x.shape)]);
+}
 
 // ---- element-wise --------------------------------------------------------------------------------------
 
@@ -331,7 +354,14 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
       }`,
     );
   }
-  const s: MatmulShape = { batch, m, n, k: ka, transA, transB };
+  if (a.dtype !== b.dtype || a.dtype === "i32") {
+    throw new Error(
+      `matmul: operands ${fmtShape(a.shape)} ${a.dtype} and ${
+        fmtShape(b.shape)
+      } ${b.dtype} need one float dtype`,
+    );
+  }
+  const s: MatmulShape = { batch, m, n, k: ka, transA, transB, ...(a.dtype === "f16" ? { f16: true } : {}) };
   const out = new Tensor(ra === 3 ? [batch, m, n] : [m, n]);
   dispatchMatmul(a, b, out, s, chooseMatmulPlan(s));
   return out;
@@ -340,12 +370,14 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
 /**
  * C = op(A) · op(B) with A [M, K] or [batch, M, K] and B [K, N] or [batch, K, N] (transposes swap the last
  * two axes). A 2-D B is shared by every batch; its gradient is then summed over the batch by folding the
- * batch into the rows.
+ * batch into the rows. With f16 operands (mixed precision) C is f32; the backward rounds the incoming
+ * gradient to f16 for its two products, whose results (the operands' gradients) are f32.
  */
 export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
   const transA = opts.transA ?? false, transB = opts.transB ?? false;
   const c = matmulRaw(a, b, transA, transB);
-  return record(c, [a, b], (g) => {
+  return record(c, [a, b], (grad) => {
+    const g = castRaw(grad, a.dtype as "f32" | "f16");
     let da: Tensor | null = null, db: Tensor | null = null;
     if (a.requiresGrad) {
       da = transA ? matmulRaw(b, g, transB, true) : matmulRaw(g, b, false, !transB);
@@ -362,6 +394,7 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
         db = transB ? matmulRaw(g, a, true, transA) : matmulRaw(a, g, !transA, false);
       }
     }
+    g.dispose();
     return [da, db];
   });
 }
@@ -552,8 +585,10 @@ function permuteRaw(x: Tensor, perm: number[]): Tensor {
   const pad = 4 - rank;
   const o = [...Array(pad).fill(1), ...outShape];
   const s = [...Array(pad).fill(0), ...perm.map((p) => strides[p])];
-  const y = new Tensor(outShape);
-  run(permuteKernel(), [x, y], [y.size, o[1], o[2], o[3], ...s], linear(y.size), "permute");
+  const f16 = x.dtype === "f16";
+  const y = new Tensor(outShape, x.dtype);
+  const threads = f16 ? Math.ceil(y.size / 2) : y.size;
+  run(permuteKernel(f16), [x, y], [y.size, o[1], o[2], o[3], ...s], linear(threads), "permute");
   return y;
 }
 

@@ -1,12 +1,18 @@
 /**
- * Tensors and the autograd core. A tensor is a shape over pooled GPU storage (f32, or i32 for ids);
+ * Tensors and the autograd core. A tensor is a shape over pooled GPU storage (f32; i32 for ids; f16 for
+ * mixed-precision matmul operands, whose gradients are f32 like every gradient);
  * storage is reference-counted so reshapes are free views. Lifetime is explicit: `dispose()`, or
  * `tidy(fn)` which disposes everything created inside `fn` except what it returns or `keep`s.
  * Ops record a node (parents + backward closure); `backward()` walks them in reverse topological order.
  */
 import { gpu } from "./runtime.ts";
 
-export type DType = "f32" | "i32";
+export type DType = "f32" | "i32" | "f16";
+
+/** Bytes of storage for `size` elements: f16 pairs share a 32-bit word (WGSL buffers are 4-byte aligned). */
+export function storageBytes(size: number, dtype: DType): number {
+  return Math.max(4, dtype === "f16" ? Math.ceil(size / 2) * 4 : size * 4);
+}
 
 class Storage {
   refs = 1;
@@ -45,7 +51,7 @@ export class Tensor {
       storage.refs++;
       this.storage = storage;
     } else {
-      const bytes = Math.max(4, this.size * 4);
+      const bytes = storageBytes(this.size, dtype);
       this.storage = new Storage(gpu().pool.acquire(bytes), bytes);
       this.storage.refs = 1;
     }
@@ -68,7 +74,7 @@ export class Tensor {
 
   /** The binding a kernel sees: this tensor's elements. */
   get binding() {
-    return { buffer: this.buffer, bytes: Math.max(4, this.size * 4) };
+    return { buffer: this.buffer, bytes: storageBytes(this.size, this.dtype) };
   }
 
   /** A view with another shape over the same storage. */
@@ -99,13 +105,18 @@ export class Tensor {
     const t = new Tensor(shape, dtype, undefined, opts.requiresGrad ?? false);
     const typed = dtype === "f32"
       ? (data instanceof Float32Array ? data : Float32Array.from(data))
+      : dtype === "f16"
+      ? new Uint32Array(padToWords(Float16Array.from(data).buffer))
       : (data instanceof Int32Array ? data : Int32Array.from(data));
     gpu().upload(t.buffer, typed);
     return t;
   }
 
+  /** The elements as f32 (f16 storage is widened exactly). */
   async toArray(): Promise<Float32Array> {
-    return new Float32Array(await gpu().read(this.buffer, this.size * 4));
+    const bytes = await gpu().read(this.buffer, storageBytes(this.size, this.dtype));
+    if (this.dtype !== "f16") return new Float32Array(bytes, 0, this.size);
+    return Float32Array.from(new Float16Array(bytes, 0, this.size));
   }
 
   async toInt32Array(): Promise<Int32Array> {
@@ -159,6 +170,14 @@ export class Tensor {
       });
     }
   }
+}
+
+/** An f16 array's bytes, padded to whole 32-bit words. */
+function padToWords(bytes: ArrayBuffer): ArrayBuffer {
+  if (bytes.byteLength % 4 === 0) return bytes;
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(new Uint8Array(bytes));
+  return out.buffer;
 }
 
 /**

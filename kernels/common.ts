@@ -7,7 +7,10 @@ export const WG = 256;
 export const LINEAR_INDEX = `@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u`;
 export const LINEAR_I = `let i = gid.x + gid.y * nwg.x * ${WG}u;`;
 
-/** `storage` declarations: name, access, element type, in binding order; the uniform struct comes last. */
+/**
+ * `storage` declarations: name, access, element type, in binding order; the uniform struct comes last.
+ * A binding of f16 elements puts `enable f16;` first (the device has `shader-f16` whenever f16 tensors exist).
+ */
 export function bindings(
   buffers: [name: string, access: "read" | "read_write", type?: string][],
   uniforms?: string,
@@ -19,6 +22,7 @@ export function bindings(
     lines.unshift(`struct P { ${uniforms} }`);
     lines.push(`@group(0) @binding(${buffers.length}) var<uniform> p: P;`);
   }
+  if (buffers.some(([, , type]) => type?.includes("f16"))) lines.unshift("enable f16;");
   return lines.join("\n");
 }
 

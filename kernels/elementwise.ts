@@ -134,3 +134,41 @@ fn pcg(v: u32) -> u32 {
   return (word >> 22u) ^ word;
 }
 fn hash2(seed: u32, i: u32) -> u32 { return pcg(pcg(seed) ^ pcg(i + 0x9e3779b9u)); }`;
+
+/**
+ * Y (f16 pairs packed in u32 words) = X (f32) rounded to f16. Values beyond f16's range become ±inf and NaN
+ * stays NaN, explicitly (WGSL leaves an out-of-range conversion indeterminate): loss scaling finds
+ * overflowed gradients by the inf they leave.
+ */
+export function castToF16Kernel(): string {
+  return `${bindings([["X", "read"], ["Y", "read_write", "u32"]], "n: u32")}
+// Bit tests, not float compares: compilers may assume no NaN. |x| as bits orders like |x|, NaN above inf.
+fn special(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0x7e00u; }
+  return ((b >> 16u) & 0x8000u) | 0x7c00u;
+}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (2u * i >= p.n) { return; }
+  let v = vec2f(X[2u * i], X[min(2u * i + 1u, p.n - 1u)]);
+  var bits = pack2x16float(clamp(v, vec2f(-65504.0), vec2f(65504.0)));
+  // 65520 (0x477ff000) and beyond round to inf in round-to-nearest-even.
+  let out = (bitcast<vec2u>(v) & vec2u(0x7fffffffu)) >= vec2u(0x477ff000u);
+  if (out.x) { bits = (bits & 0xffff0000u) | special(v.x); }
+  if (out.y) { bits = (bits & 0x0000ffffu) | (special(v.y) << 16u); }
+  Y[i] = bits;
+}`;
+}
+
+/** Y (f32) = X (f16), exact. */
+export function castToF32Kernel(): string {
+  return `${bindings([["X", "read", "f16"], ["Y", "read_write"]], "n: u32")}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  Y[i] = f32(X[i]);
+}`;
+}

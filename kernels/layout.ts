@@ -1,25 +1,39 @@
 /** Data movement: permutes of up to 4 axes, and slices along one axis (and their scatter-back). */
 import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
 
-/** Y (dims o0..o3, row-major) takes X at input strides s0..s3 of the axes Y's axes came from. */
-export function permuteKernel(): string {
-  return `${
-    bindings(
-      [["X", "read"], ["Y", "read_write"]],
-      "n: u32, o1: u32, o2: u32, o3: u32, s0: u32, s1: u32, s2: u32, s3: u32",
-    )
-  }
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
+/**
+ * Y (dims o0..o3, row-major) takes X at input strides s0..s3 of the axes Y's axes came from. With `f16`,
+ * each thread writes a pair of elements as one 32-bit word (no two threads share a word).
+ */
+export function permuteKernel(f16 = false): string {
+  const u = "n: u32, o1: u32, o2: u32, o3: u32, s0: u32, s1: u32, s2: u32, s3: u32";
+  const source = `
+fn source(i: u32) -> u32 {
   let i3 = i % p.o3;
   let r2 = i / p.o3;
   let i2 = r2 % p.o2;
   let r1 = r2 / p.o2;
   let i1 = r1 % p.o1;
   let i0 = r1 / p.o1;
-  Y[i] = X[i0 * p.s0 + i1 * p.s1 + i2 * p.s2 + i3 * p.s3];
+  return i0 * p.s0 + i1 * p.s1 + i2 * p.s2 + i3 * p.s3;
+}`;
+  if (f16) {
+    return `${bindings([["X", "read", "f16"], ["Y", "read_write", "vec2<f16>"]], u)}
+${source}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (2u * i >= p.n) { return; }
+  Y[i] = vec2<f16>(X[source(2u * i)], X[source(min(2u * i + 1u, p.n - 1u))]);
+}`;
+  }
+  return `${bindings([["X", "read"], ["Y", "read_write"]], u)}
+${source}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  Y[i] = X[source(i)];
 }`;
 }
 

@@ -2,6 +2,8 @@
  * Batched matmul C[b] = op(A[b]) · op(B[b]), op = identity or transpose, every variant a WGSL generator.
  * `simple` is the reference: register-blocked (each thread a 4×4 block of C, scalar loads, any shapes and
  * transposes). Faster variants live beside it and are proven equal to it by tests/matmul_test.ts.
+ * With `f16`, A and B are stored as f16 (mixed precision) and widened on load: products and sums are f32,
+ * C is f32.
  */
 import { bindings } from "./common.ts";
 
@@ -12,6 +14,8 @@ export interface MatmulShape {
   k: number;
   transA: boolean;
   transB: boolean;
+  /** A and B hold f16 (default f32). */
+  f16?: boolean;
 }
 
 export interface MatmulVariant {
@@ -24,14 +28,24 @@ export interface MatmulVariant {
 
 const UNIFORMS = "m: u32, n: u32, k: u32, stride_a: u32, stride_b: u32, stride_c: u32";
 
-/** A element (row r, inner index k) and B element (inner k, column c) under the transposes. */
-function loaders(transA: boolean, transB: boolean): string {
-  const a = transA ? "A[ab + k * p.m + r]" : "A[ab + r * p.k + k]";
-  const b = transB ? "B[bb + c * p.k + k]" : "B[bb + k * p.n + c]";
+/** A element (row r, inner index k) and B element (inner k, column c) under the transposes, as f32. */
+function loaders(s: MatmulShape): string {
+  const a = s.transA ? "A[ab + k * p.m + r]" : "A[ab + r * p.k + k]";
+  const b = s.transB ? "B[bb + c * p.k + k]" : "B[bb + k * p.n + c]";
   return `
-fn load_a(ab: u32, r: u32, k: u32) -> f32 { return ${a}; }
-fn load_b(bb: u32, k: u32, c: u32) -> f32 { return ${b}; }`;
+fn load_a(ab: u32, r: u32, k: u32) -> f32 { return f32(${a}); }
+fn load_b(bb: u32, k: u32, c: u32) -> f32 { return f32(${b}); }`;
 }
+
+/** The storage element type of A and B: f32 or f16, scalar or vec4. */
+const operandType = (s: MatmulShape, vec = false) => {
+  const t = s.f16 ? "f16" : "f32";
+  return vec ? `vec4<${t}>` : t;
+};
+
+/** The A, B, C bindings of a kernel that loads its operands as scalars. */
+const scalarBindings = (s: MatmulShape) =>
+  bindings([["A", "read", operandType(s)], ["B", "read", operandType(s)], ["C", "read_write"]], UNIFORMS);
 
 const TILE = 4;
 const WG_X = 8;
@@ -42,8 +56,8 @@ export const simpleMatmul: MatmulVariant = {
   supports: () => true,
   workgroups: (s) => [Math.ceil(s.n / (TILE * WG_X)), Math.ceil(s.m / (TILE * WG_Y)), s.batch],
   wgsl: (s) =>
-    `${bindings([["A", "read"], ["B", "read"], ["C", "read_write"]], UNIFORMS)}
-${loaders(s.transA, s.transB)}
+    `${scalarBindings(s)}
+${loaders(s)}
 @compute @workgroup_size(${WG_X}, ${WG_Y})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * ${TILE}u;
@@ -135,11 +149,12 @@ export function blockedMatmul(cfg: BlockedConfig, name?: string): MatmulVariant 
       }
       for (const i of range(tm)) for (const j of range(tn4)) L.push(`  var acc${i}_${j} = vec4f(0.0);`);
       L.push(`  for (var kk = 0u; kk < p.k; kk++) {`);
-      if (!transA) { for (const i of range(tm)) L.push(`    let a${i} = A[oa${i} + kk];`); }
-      else for (const i of range(tm4)) L.push(`    let a${i} = A[oa${i} + kk * m4];`);
-      if (!transB) { for (const j of range(tn4)) L.push(`    let b${j} = B[ob${j} + kk * n4];`); }
+      // f16 operands are widened on load (a no-op conversion for f32).
+      if (!transA) { for (const i of range(tm)) L.push(`    let a${i} = f32(A[oa${i} + kk]);`); }
+      else for (const i of range(tm4)) L.push(`    let a${i} = vec4f(A[oa${i} + kk * m4]);`);
+      if (!transB) { for (const j of range(tn4)) L.push(`    let b${j} = vec4f(B[ob${j} + kk * n4]);`); }
       else {
-        for (const t of range(tn)) L.push(`    let b${t} = B[ob${t} + kk];`);
+        for (const t of range(tn)) L.push(`    let b${t} = f32(B[ob${t} + kk]);`);
         for (const j of range(tn4)) {
           L.push(`    let bv${j} = vec4f(${range(4).map((t) => `b${4 * j + t}`).join(", ")});`);
         }
@@ -164,10 +179,13 @@ export function blockedMatmul(cfg: BlockedConfig, name?: string): MatmulVariant 
         const size = axis === "x" ? wgx : wgy;
         return size === 1 ? `wid.${axis}` : `(wid.${axis} * ${size}u + lid.${axis})`;
       };
-      const type = (vec: boolean) => (vec ? "vec4f" : "f32");
       return `${
         bindings(
-          [["A", "read", type(aVec)], ["B", "read", type(bVec)], ["C", "read_write", "vec4f"]],
+          [["A", "read", operandType(s, aVec)], ["B", "read", operandType(s, bVec)], [
+            "C",
+            "read_write",
+            "vec4f",
+          ]],
           UNIFORMS,
         )
       }
@@ -201,8 +219,8 @@ export const tiledMatmul: MatmulVariant = {
   supports: () => true,
   workgroups: (s) => [Math.ceil(s.n / T_TILE), Math.ceil(s.m / T_TILE), s.batch],
   wgsl: (s) =>
-    `${bindings([["A", "read"], ["B", "read"], ["C", "read_write"]], UNIFORMS)}
-${loaders(s.transA, s.transB)}
+    `${scalarBindings(s)}
+${loaders(s)}
 var<workgroup> As: array<array<f32, ${T_TILE}>, ${T_BK}>;
 var<workgroup> Bs: array<array<f32, ${T_TILE}>, ${T_BK}>;
 @compute @workgroup_size(16, 16)

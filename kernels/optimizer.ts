@@ -51,3 +51,80 @@ fn main(${LINEAR_INDEX}) {
   PARAM[i] = decayed - (p.lr / p.bc1) * m / denom;
 }`;
 }
+
+/**
+ * AdamW for mixed precision: as `adamwKernel`, but the gradients carry the loss scale (SCALE[0]) and the
+ * optimizer's step count lives on the GPU (STATE[1], steps applied so far), because a step whose gradients
+ * overflowed is skipped there, by the GPU, without the host waiting to learn it (PyTorch's GradScaler.step
+ * skips optimizer.step() the same way). Unscaling happens before clipping, as GradScaler.unscale_ does.
+ */
+export function adamwScaledKernel(): string {
+  return `${
+    bindings(
+      [
+        ["PARAM", "read_write"],
+        ["G", "read"],
+        ["M", "read_write"],
+        ["V", "read_write"],
+        ["NORMSQ", "read"],
+        ["SCALE", "read"],
+        ["STATE", "read"],
+      ],
+      "n: u32, lr: f32, wd: f32, beta1: f32, beta2: f32, eps: f32, max_norm: f32",
+    )
+  }
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  // Overflowed (scaled) gradients: skip the step; the scale update that follows halves the scale.
+  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) { return; }
+  let inv_scale = 1.0 / SCALE[0];
+  var clip = 1.0;
+  if (p.max_norm > 0.0) { clip = min(1.0, p.max_norm / (sqrt(NORMSQ[0]) * inv_scale + 1e-6)); }
+  let t = STATE[1] + 1.0;
+  let bc1 = 1.0 - pow(p.beta1, t);
+  let bc2_sqrt = sqrt(1.0 - pow(p.beta2, t));
+  let g = G[i] * inv_scale * clip;
+  let m = p.beta1 * M[i] + (1.0 - p.beta1) * g;
+  let v = p.beta2 * V[i] + (1.0 - p.beta2) * g * g;
+  M[i] = m;
+  V[i] = v;
+  let decayed = PARAM[i] * (1.0 - p.lr * p.wd);
+  let denom = sqrt(v) / bc2_sqrt + p.eps;
+  PARAM[i] = decayed - (p.lr / bc1) * m / denom;
+}`;
+}
+
+/**
+ * After a mixed-precision step (one thread): OUT[0] = the unscaled gradient norm² (non-finite when the step
+ * overflowed and was skipped), then PyTorch's `_amp_update_scale_`: an overflow multiplies the scale by
+ * `backoff` and resets the growth tracker (STATE[0]); `interval` clean steps in a row multiply it by
+ * `growth`. STATE[1] counts the steps applied.
+ */
+export function lossScaleUpdateKernel(): string {
+  return `${
+    bindings(
+      [["NORMSQ", "read"], ["SCALE", "read_write"], ["STATE", "read_write"], ["OUT", "read_write"]],
+      "growth: f32, backoff: f32, interval: f32",
+    )
+  }
+@compute @workgroup_size(1)
+fn main() {
+  let s = SCALE[0];
+  OUT[0] = NORMSQ[0] / (s * s);
+  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) {
+    SCALE[0] = s * p.backoff;
+    STATE[0] = 0.0;
+    return;
+  }
+  STATE[1] += 1.0;
+  let clean = STATE[0] + 1.0;
+  if (clean >= p.interval) {
+    SCALE[0] = s * p.growth;
+    STATE[0] = 0.0;
+  } else {
+    STATE[0] = clean;
+  }
+}`;
+}

@@ -18,7 +18,14 @@ import {
 import type { DistilBertConfig } from "./config.ts";
 import { parameterSpecs } from "./params.ts";
 import type { HostTensor } from "./safetensors.ts";
-import { addLayerNormModule, DropoutStream, linear, linearActivation, type Params } from "./modules.ts";
+import {
+  addLayerNormModule,
+  autocastMatmul,
+  DropoutStream,
+  linear,
+  linearActivation,
+  type Params,
+} from "./modules.ts";
 
 /** HF DistilBERT's LayerNorm eps. */
 export const LAYER_NORM_EPS = 1e-12;
@@ -67,9 +74,13 @@ export class DistilBertClassifier {
     return t;
   };
 
-  /** Logits [batch, num_labels]. Dropout is applied when `training` (masks from `seed`). */
-  forward(batch: Batch, opts: { training: boolean; seed?: number }): Tensor {
+  /**
+   * Logits [batch, num_labels]. Dropout is applied when `training` (masks from `seed`). `fp16` runs every
+   * matmul on f16 operands with f32 accumulation (mixed precision; see `autocastMatmul`).
+   */
+  forward(batch: Batch, opts: { training: boolean; seed?: number; fp16?: boolean }): Tensor {
     const c = this.config, p = this.p;
+    const mm = opts.fp16 ? autocastMatmul() : matmul;
     const { batch: B, seq: S } = batch;
     const D = c.dim, H = c.n_heads, dh = D / H;
     if (S > c.max_position_embeddings) {
@@ -93,24 +104,24 @@ export class DistilBertClassifier {
     const heads = (t: Tensor) => reshape(permute(reshape(t, [B, S, H, dh]), [0, 2, 1, 3]), [B * H, S, dh]);
     for (let l = 0; l < c.n_layers; l++) {
       const pre = `distilbert.transformer.layer.${l}`;
-      const q = heads(scale(linear(p, `${pre}.attention.q_lin`, x), 1 / Math.sqrt(dh)));
-      const k = heads(linear(p, `${pre}.attention.k_lin`, x));
-      const v = heads(linear(p, `${pre}.attention.v_lin`, x));
-      let weights = softmax(matmul(q, k, { transB: true }), { mask });
+      const q = heads(scale(linear(p, `${pre}.attention.q_lin`, x, mm), 1 / Math.sqrt(dh)));
+      const k = heads(linear(p, `${pre}.attention.k_lin`, x, mm));
+      const v = heads(linear(p, `${pre}.attention.v_lin`, x, mm));
+      let weights = softmax(mm(q, k, { transB: true }), { mask });
       weights = drop.apply(weights, c.attention_dropout);
-      const ctx = reshape(permute(reshape(matmul(weights, v), [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
-      const attnOut = linear(p, `${pre}.attention.out_lin`, ctx);
+      const ctx = reshape(permute(reshape(mm(weights, v), [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
+      const attnOut = linear(p, `${pre}.attention.out_lin`, ctx, mm);
       const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
-      const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation);
-      let ffn = linear(p, `${pre}.ffn.lin2`, hidden);
+      const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);
+      let ffn = linear(p, `${pre}.ffn.lin2`, hidden, mm);
       ffn = drop.apply(ffn, c.dropout);
       x = addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
     }
 
     const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);
-    let pooled = linearActivation(p, "pre_classifier", cls, "relu");
+    let pooled = linearActivation(p, "pre_classifier", cls, "relu", mm);
     pooled = drop.apply(pooled, c.seq_classif_dropout);
-    return linear(p, "classifier", pooled);
+    return linear(p, "classifier", pooled, mm);
   }
 
   /** Mean cross-entropy of the logits against integer labels. */

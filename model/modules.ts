@@ -3,6 +3,7 @@ import {
   add,
   addLayerNorm,
   biasActivation,
+  cast,
   dropout,
   layerNorm,
   matmul,
@@ -12,14 +13,38 @@ import {
 /** A name → parameter lookup; the model owns the tensors. */
 export type Params = (name: string) => Tensor;
 
+/** The matmul a forward pass uses: `matmul` itself, or one that autocasts its operands (`autocastMatmul`). */
+export type Matmul = (a: Tensor, b: Tensor, opts?: { transA?: boolean; transB?: boolean }) => Tensor;
+
+/**
+ * Mixed precision, as PyTorch's autocast does for matmuls: the operands are rounded to f16 (each tensor
+ * once per pass, however many products read it: q, k and v share their input), the products accumulate
+ * in f32 and the result is f32. Everything else (softmax, layer norm, GELU, the loss) stays f32.
+ */
+export function autocastMatmul(): Matmul {
+  const halves = new WeakMap<Tensor, Tensor>();
+  const half = (t: Tensor) => {
+    let h = halves.get(t);
+    if (!h || h.disposed) halves.set(t, h = cast(t, "f16"));
+    return h;
+  };
+  return (a, b, opts) => matmul(half(a), half(b), opts);
+}
+
 /** PyTorch's Linear: y = x · Wᵀ + b, W stored [out, in]; x is [rows, in]. */
-export function linear(p: Params, prefix: string, x: Tensor): Tensor {
-  return add(matmul(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
+export function linear(p: Params, prefix: string, x: Tensor, mm: Matmul = matmul): Tensor {
+  return add(mm(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
 }
 
 /** act(Linear(x)), the bias added inside the activation's kernel. */
-export function linearActivation(p: Params, prefix: string, x: Tensor, act: "relu" | "gelu"): Tensor {
-  return biasActivation(act, matmul(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
+export function linearActivation(
+  p: Params,
+  prefix: string,
+  x: Tensor,
+  act: "relu" | "gelu",
+  mm: Matmul = matmul,
+): Tensor {
+  return biasActivation(act, mm(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
 }
 
 export function layerNormModule(p: Params, prefix: string, x: Tensor, eps: number): Tensor {

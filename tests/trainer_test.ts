@@ -90,7 +90,7 @@ Deno.test("trainer: 2 micro-batches of 4 (gradient accumulation) step like one b
     const what = `step ${i + 1}`;
     assert.ok(Math.abs(accumulated[i].loss - big[i].loss) <= 1e-4 * big[i].loss, `${what} loss`);
     assert.ok(
-      Math.abs(accumulated[i].grad_norm - big[i].grad_norm) <= 1e-3 * big[i].grad_norm,
+      Math.abs(accumulated[i].grad_norm! - big[i].grad_norm!) <= 1e-3 * big[i].grad_norm!,
       `${what} norm`,
     );
     assert.equal(accumulated[i].tokens, big[i].tokens);

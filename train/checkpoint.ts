@@ -10,7 +10,7 @@ import { hfConfigJson } from "../model/config.ts";
 import { type HostTensor, readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeDirAtomic } from "../util/fs.ts";
-import type { AdamW } from "./optimizer.ts";
+import type { AdamW, LossScaleState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
 import type { StepLog, TrainerState } from "./trainer.ts";
 
@@ -32,7 +32,10 @@ export const ORDER_KEYS = [
 
 export interface SavedState {
   trainer: TrainerState;
+  /** AdamW steps applied (fewer than trainer.step when mixed-precision steps were skipped). */
   optimizerStep: number;
+  /** Mixed precision: the loss scaler's state (PyTorch saves it as scaler.pt). */
+  lossScale?: LossScaleState | null;
   trainRows: number;
   logHistory: unknown[];
 }
@@ -54,9 +57,11 @@ export async function saveCheckpoint(
   const moments = new Map<string, HostTensor>();
   for (const [name, t] of optimizer.m) moments.set(`exp_avg.${name}`, hostOf(t, await t.toArray()));
   for (const [name, t] of optimizer.v) moments.set(`exp_avg_sq.${name}`, hostOf(t, await t.toArray()));
+  const optimizerStep = await optimizer.appliedSteps();
+  const lossScale = await optimizer.lossScaleState();
   await writeDirAtomic(dir, async (tmp) => {
     await writeSafetensors(join(tmp, "model.safetensors"), weights);
-    await writeSafetensors(join(tmp, OPTIMIZER_FILE), moments, { step: String(optimizer.step) });
+    await writeSafetensors(join(tmp, OPTIMIZER_FILE), moments, { step: String(optimizerStep) });
     await Deno.writeTextFile(
       join(tmp, "config.json"),
       JSON.stringify(hfConfigJson(model.config), null, 2) + "\n",
@@ -68,7 +73,8 @@ export async function saveCheckpoint(
     }
     const saved: SavedState = {
       trainer: parts.state,
-      optimizerStep: optimizer.step,
+      optimizerStep,
+      ...(lossScale ? { lossScale } : {}),
       trainRows: parts.trainRows,
       logHistory: parts.logHistory,
     };
@@ -111,8 +117,13 @@ export async function readResumeState(dir: string, cfg: TrainConfig, trainRows: 
   return saved;
 }
 
-/** Restores AdamW's moments and step from a checkpoint. */
-export async function loadOptimizerState(dir: string, optimizer: AdamW, step: number): Promise<void> {
+/** Restores AdamW's moments, step and loss scale from a checkpoint. */
+export async function loadOptimizerState(
+  dir: string,
+  optimizer: AdamW,
+  step: number,
+  lossScale: LossScaleState | null = null,
+): Promise<void> {
   const path = join(dir, OPTIMIZER_FILE);
   const { tensors } = await readSafetensors(path);
   for (const [prefix, table] of [["exp_avg", optimizer.m], ["exp_avg_sq", optimizer.v]] as const) {
@@ -126,7 +137,7 @@ export async function loadOptimizerState(dir: string, optimizer: AdamW, step: nu
       table.set(name, fresh);
     }
   }
-  optimizer.step = step;
+  optimizer.restore(step, lossScale);
 }
 
 /** The log lines (JSONL) up to a step, for a resumed run's log. */

@@ -36,6 +36,11 @@ export interface TrainConfig {
   groupByLength: boolean;
   /** false: batches are consecutive rows in file order, and trainSamples takes the first N rows. */
   shuffle: boolean;
+  /**
+   * Mixed precision (HF's fp16): matmul operands in f16 with f32 accumulation, f32 master weights and
+   * optimizer state, dynamic loss scaling (PyTorch GradScaler defaults). Needs an adapter with shader-f16.
+   */
+  fp16: boolean;
   output: string;
   /** A checkpoint directory to continue from. */
   resume: string | null;
@@ -75,6 +80,7 @@ export const PRETRAINED_DEFAULTS: TrainConfig = {
   seed: 42,
   shuffle: true,
   groupByLength: false,
+  fp16: false,
   output: "runs/latest",
   resume: null,
   log: null,

@@ -90,6 +90,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
 export const BOOLEAN_FLAGS = {
   "no-shuffle": "batches are consecutive rows in file order; --train-samples N takes the first N rows",
   "group-by-length": "length-bucketed batches: less padding, same rows per epoch (HF's group_by_length)",
+  "fp16": "mixed precision: f16 matmul operands, f32 accumulation and master weights, loss scaling",
   "overwrite-output-dir": "allow an --output that already holds checkpoints",
   "help": "this text",
 };
@@ -126,6 +127,7 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
       if (name === "help") help = true;
       else if (name === "no-shuffle") values.shuffle = false, explicit.add("shuffle");
       else if (name === "group-by-length") values.groupByLength = true, explicit.add("groupByLength");
+      else if (name === "fp16") values.fp16 = true, explicit.add("fp16");
       else explicit.add("overwrite");
       continue;
     }

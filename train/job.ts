@@ -80,7 +80,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   let logHistory: unknown[] = [];
   if (cfg.resume) {
     const saved = await readResumeState(cfg.resume, cfg, data.train.offsets.length - 1);
-    await loadOptimizerState(cfg.resume, trainer.optimizer, saved.optimizerStep);
+    await loadOptimizerState(cfg.resume, trainer.optimizer, saved.optimizerStep, saved.lossScale ?? null);
     trainer.state = saved.trainer;
     logHistory = historyUpTo(saved.logHistory, saved.trainer.step);
     log(`resumed from ${cfg.resume} at step ${saved.trainer.step}`);
@@ -103,7 +103,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
 
   let lastMetrics: Record<string, number> | null = null;
   const evaluate = async () => {
-    const r = await predictRows(model, data.eval, cfg.evalBatchSize);
+    const r = await predictRows(model, data.eval, cfg.evalBatchSize, cfg.fp16);
     return classificationMetrics(r.labels, r.predictions, { sum: r.lossSum, count: r.labels.length });
   };
   let status: TrainResult["status"];

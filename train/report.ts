@@ -514,7 +514,7 @@ export function renderReport(run: RunReport): string {
   const span = smoothingSpan(steps.length);
   const smoothPts = emaSmooth(lossPts, 1 - 1 / span);
   const lastSmoothed = [...smoothPts].reverse().find((p) => Number.isFinite(p.y))?.y ?? NaN;
-  const hasGrad = steps.some((s) => Number.isFinite(s.grad_norm));
+  const hasGrad = steps.some((s) => Number.isFinite(s.grad_norm ?? NaN));
   const runSpan: [number, number] = [0, lastStep?.step ?? 0];
   const emptySteps = steps.length === 0 ? "No training steps were logged" : "No finite values";
 
@@ -570,7 +570,7 @@ export function renderReport(run: RunReport): string {
       series: [{
         name: "grad norm",
         color: "#059669",
-        points: steps.map((s) => ({ x: s.step, y: s.grad_norm })),
+        points: steps.map((s) => ({ x: s.step, y: s.grad_norm ?? NaN })),
         strokeWidth: 1.2,
         hideLegend: true,
       }],

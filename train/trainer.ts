@@ -2,10 +2,11 @@
  * The training loop: micro-batches with gradient accumulation, AdamW with a linear warmup/decay schedule
  * and global-norm clipping, evaluation, atomic checkpoints that resume exactly, and a per-step JSONL log.
  */
-import { gpu, keep, noGrad, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
+import { gpu, keep, mul, noGrad, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
+import { UserError } from "../util/errors.ts";
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { mixSeed } from "../model/modules.ts";
-import { AdamW } from "./optimizer.ts";
+import { AdamW, LOSS_SCALE_DEFAULTS } from "./optimizer.ts";
 import { linearWarmupDecay } from "./schedule.ts";
 import {
   batchTokens,
@@ -22,9 +23,12 @@ export interface StepLog {
   epoch: number;
   loss: number;
   lr: number;
-  grad_norm: number;
+  /** Before clipping; null for a mixed-precision step skipped because its gradients overflowed. */
+  grad_norm: number | null;
   tokens: number;
   seconds: number;
+  /** Mixed precision: the loss scale after this step. */
+  loss_scale?: number;
 }
 
 /** Where a run stands: everything a checkpoint needs besides weights and optimizer moments. */
@@ -48,11 +52,12 @@ export interface EvalResult {
   lossSum: number;
 }
 
-/** Class logits for every row, in batches, without the tape. */
+/** Class logits for every row, in batches, without the tape (`fp16`: mixed-precision matmuls). */
 export async function predictRows(
   model: DistilBertClassifier,
   rows: TokenizedRows,
   batchSize: number,
+  fp16 = false,
 ): Promise<EvalResult> {
   const n = rowCount(rows);
   const classes = model.config.num_labels;
@@ -62,7 +67,7 @@ export async function predictRows(
   for (let start = 0; start < n; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => start + i);
     const batch = makeBatch(rows, idx);
-    const out = noGrad(() => tidy(() => model.forward(batch, { training: false })));
+    const out = noGrad(() => tidy(() => model.forward(batch, { training: false, fp16 })));
     const values = await out.toArray();
     out.dispose();
     logits.set(values, start * classes);
@@ -96,7 +101,16 @@ export class NonFiniteError extends Error {}
 export interface PendingStep {
   lr: number;
   tokens: number;
-  result: Promise<{ loss: number; gradNorm: number }>;
+  result: Promise<StepResult>;
+}
+
+/** What a step gives back once the GPU ran it. */
+export interface StepResult {
+  loss: number;
+  /** null: a mixed-precision step skipped because its gradients overflowed. */
+  gradNorm: number | null;
+  /** Mixed precision: the loss scale after the step. */
+  lossScale?: number;
 }
 
 export class Trainer {
@@ -117,13 +131,18 @@ export class Trainer {
   };
 
   constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
+    if (cfg.fp16 && !gpu().summary.shaderF16) {
+      throw new UserError(
+        `--fp16: the adapter (${gpu().summary.description}) has no shader-f16; train without --fp16`,
+      );
+    }
     this.optimizer = new AdamW(model.namedParameters, {
       lr: cfg.lr,
       betas: [0.9, 0.999],
       eps: 1e-8,
       weightDecay: cfg.weightDecay,
       maxGradNorm: cfg.maxGradNorm,
-    });
+    }, cfg.fp16 ? LOSS_SCALE_DEFAULTS : null);
     const n = rowCount(rows);
     this.microBatchesPerEpoch = Math.ceil(n / cfg.batchSize);
     this.stepsPerEpoch = Math.max(1, Math.ceil(this.microBatchesPerEpoch / cfg.gradAccum));
@@ -147,45 +166,55 @@ export class Trainer {
   /**
    * Records one optimizer step over `batches` (its micro-batches) and submits it, with the copies of its
    * losses and gradient norm, as one queue submission. `result` settles once the GPU has run it: the mean
-   * loss and the norm, or a NonFiniteError (the AdamW kernel then left the parameters untouched).
+   * loss and the norm, or a NonFiniteError (the AdamW kernel then left the parameters untouched). With
+   * fp16, a non-finite gradient norm is an overflow of the scaled gradients: the GPU skipped the update and
+   * halved the scale, and the run goes on (the learning-rate schedule still advances, as in PyTorch's AMP
+   * recipe); a non-finite loss still stops it.
    */
   submitStep(batches: Batch[]): PendingStep {
     const lr = this.lrAt(this.state.step);
     const step = this.state.step + 1;
     const losses: Tensor[] = [];
     const totalRows = batches.reduce((s, b) => s + b.batch, 0);
+    const fp16 = this.cfg.fp16, lossScale = this.optimizer.lossScale;
     batches.forEach((batch, i) => {
       // Each micro-batch's mean loss is weighted by its share of rows, so accumulation equals one big batch.
       const seed = mixSeed(this.cfg.seed, this.state.step * 1024 + i);
       losses.push(tidy(() => {
-        const loss = this.model.loss(this.model.forward(batch, { training: true, seed }), batch.labels!);
-        scale(loss, batch.batch / totalRows).backward();
+        const logits = this.model.forward(batch, { training: true, seed, fp16 });
+        const loss = this.model.loss(logits, batch.labels!);
+        const weighted = scale(loss, batch.batch / totalRows);
+        (lossScale ? mul(weighted, lossScale) : weighted).backward();
         return keep(loss);
       }));
     });
     const normSq = this.optimizer.update(lr);
     this.model.zeroGrad();
-    const values = readScalars([...losses, normSq]);
+    const values = readScalars([...losses, normSq, ...(lossScale ? [lossScale] : [])]);
     losses.forEach((l) => l.dispose());
     normSq.dispose();
     const tokens = batches.reduce((s, b) => s + batchTokens(b), 0);
-    const result = values.then((v) => {
+    const result = values.then((v): StepResult => {
+      const scaleAfter = lossScale ? v.pop()! : undefined;
       const gradNorm = Math.sqrt(v.pop()!);
       const loss = v.reduce((s, x, i) => s + x * batches[i].batch, 0) / totalRows;
+      if (lossScale && Number.isFinite(loss) && !Number.isFinite(gradNorm)) {
+        return { loss, gradNorm: null, lossScale: scaleAfter };
+      }
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
         throw new NonFiniteError(
           `non-finite ${Number.isFinite(loss) ? "gradient norm" : "loss"} at step ${step} ` +
             `(loss ${loss}, grad norm ${gradNorm}): stopping; the parameters were not updated`,
         );
       }
-      return { loss, gradNorm };
+      return { loss, gradNorm, ...(lossScale ? { lossScale: scaleAfter } : {}) };
     });
     result.catch(() => {}); // a step abandoned after an earlier failure must not reject unobserved
     return { lr, tokens, result };
   }
 
   /** One optimizer step, waited for: the mean loss and the grad norm. */
-  async trainStep(batches: Batch[]): Promise<{ loss: number; gradNorm: number; lr: number; tokens: number }> {
+  async trainStep(batches: Batch[]): Promise<StepResult & { lr: number; tokens: number }> {
     const pending = this.submitStep(batches);
     return { ...(await pending.result), lr: pending.lr, tokens: pending.tokens };
   }
@@ -217,6 +246,7 @@ export class Trainer {
         grad_norm: r.gradNorm,
         tokens: f.pending.tokens,
         seconds: Number(s.seconds.toFixed(3)),
+        ...(r.lossScale !== undefined ? { loss_scale: r.lossScale } : {}),
       }, s);
     };
     while (s.step < this.totalSteps) {

@@ -1,0 +1,283 @@
+/**
+ * Mixed precision (fp16): the f32 ↔ f16 casts, every matmul plan on f16 operands against float64 on the same
+ * rounded inputs, the backward's f16 rounding of the incoming gradient, the loss scaler (unscaling, skipped
+ * overflow steps, backoff and growth, the step count on the GPU) and an fp16 training run that resumes
+ * exactly. Parity with PyTorch at the looser fp16 tolerances is in parity_test.ts.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { gpu, keep, mul, setMatmulVariant, sum, Tensor, tidy } from "../autograd/mod.ts";
+import { cast, castRaw, matmul } from "../autograd/ops.ts";
+import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
+import { AdamW, type AdamWConfig } from "../train/optimizer.ts";
+import { parseTrainArgs, runTrainJob } from "../mod.ts";
+import { readSafetensors } from "../model/safetensors.ts";
+import { gpuReady, randn, rng } from "./helpers.ts";
+
+await gpuReady;
+const ignore = !gpu().summary.shaderF16;
+if (ignore) console.warn("mixed-precision tests skipped: this adapter has no shader-f16");
+
+const round16 = (x: ArrayLike<number>) => Float32Array.from(Float16Array.from(x as number[]));
+
+Deno.test({
+  name: "cast: f32 → f16 rounds to nearest (±inf beyond 65504, NaN kept), f16 → f32 is exact",
+  ignore,
+  fn: async () => {
+    const rand = rng(3);
+    for (const n of [1, 2, 7, 1000, 4097]) {
+      const values = Float32Array.from(randn(n, rand, 100));
+      const specials = [65504, 65519, 65520, -70000, 1e-8, -0, 6e-5, 3.14159, NaN, Infinity];
+      values.set(specials.slice(0, Math.min(n, specials.length)));
+      const x = Tensor.fromArray(values, [n]);
+      const half = castRaw(x, "f16");
+      assert.equal(half.dtype, "f16");
+      const got = await half.toArray(), back = await castRaw(half, "f32").toArray();
+      const want = round16(values);
+      for (let i = 0; i < n; i++) {
+        assert.ok(
+          Object.is(got[i], want[i]),
+          `n=${n} element ${i}: ${values[i]} → ${got[i]}, want ${want[i]}`,
+        );
+        assert.ok(Object.is(back[i], want[i]), `n=${n} element ${i} back to f32`);
+      }
+      x.dispose();
+      half.dispose();
+    }
+    assert.deepEqual(gpu().takeErrors(), []);
+  },
+});
+
+/** [batch, m, n, k]; batch 0 means 2-D operands. */
+const SHAPES: [number, number, number, number][] = [
+  [0, 3, 8, 5],
+  [0, 17, 12, 9],
+  [0, 70, 132, 21],
+  [2, 13, 20, 7],
+  [2, 64, 68, 12],
+  [1, 100, 136, 33],
+];
+
+/** C = op(A)·op(B) in float64 (A, B given row-major in their stored layouts). */
+function referenceMatmul(
+  a: Float32Array,
+  b: Float32Array,
+  s: MatmulShape,
+  sharedB: boolean,
+): Float64Array {
+  const { batch, m, n, k } = s;
+  const c = new Float64Array(batch * m * n);
+  for (let z = 0; z < batch; z++) {
+    const ao = z * m * k, bo = sharedB ? 0 : z * k * n;
+    for (let r = 0; r < m; r++) {
+      for (let col = 0; col < n; col++) {
+        let acc = 0;
+        for (let i = 0; i < k; i++) {
+          const av = s.transA ? a[ao + i * m + r] : a[ao + r * k + i];
+          const bv = s.transB ? b[bo + col * k + i] : b[bo + i * n + col];
+          acc += av * bv;
+        }
+        c[z * m * n + r * n + col] = acc;
+      }
+    }
+  }
+  return c;
+}
+
+for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+  for (const sharedB of [false, true]) {
+    Deno.test({
+      name:
+        `f16 matmul: every plan equals float64 on the rounded operands (transA=${transA} transB=${transB} ` +
+        `sharedB=${sharedB})`,
+      ignore,
+      fn: async () => {
+        const rand = rng(11 + Number(transA) + 2 * Number(transB) + 4 * Number(sharedB));
+        let checked = 0;
+        for (const [batch, m, n, k] of SHAPES) {
+          if (sharedB && batch === 0) continue;
+          const s: MatmulShape = { batch: Math.max(1, batch), m, n, k, transA, transB, f16: true };
+          const plans = [
+            ...MATMUL_VARIANTS.filter((v) => v.supports(s)).map((v) => v.name),
+            ...(transB && !transA ? MATMUL_VARIANTS.filter((v) => v.supports({ ...s, transB: false })) : [])
+              .map((v) => `T+${v.name}`),
+          ];
+          const lead = batch === 0 ? [] : [batch];
+          const aShape = [...lead, ...(transA ? [k, m] : [m, k])];
+          const bShape = [...(sharedB ? [] : lead), ...(transB ? [n, k] : [k, n])];
+          const size = (d: number[]) => d.reduce((x, y) => x * y, 1);
+          const aHost = round16(randn(size(aShape), rand)), bHost = round16(randn(size(bShape), rand));
+          const a = Tensor.fromArray(aHost, aShape, { dtype: "f16" });
+          const b = Tensor.fromArray(bHost, bShape, { dtype: "f16" });
+          const want = referenceMatmul(aHost, bHost, s, sharedB);
+          for (const name of plans) {
+            setMatmulVariant(name);
+            try {
+              const c = tidy(() => matmul(a, b, { transA, transB }));
+              assert.equal(c.dtype, "f32");
+              const got = await c.toArray();
+              c.dispose();
+              let worst = 0;
+              for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+              // Exact products of f16 values, summed in f32: only the f32 sum's rounding differs.
+              const bound = 1e-6 * Math.sqrt(k) * Math.max(1, ...want.map(Math.abs));
+              assert.ok(worst <= bound, `${name} on batch=${batch} m=${m} n=${n} k=${k}: |diff| ${worst}`);
+              checked++;
+            } finally {
+              setMatmulVariant(null);
+            }
+          }
+          a.dispose();
+          b.dispose();
+        }
+        assert.ok(checked > 0);
+        assert.deepEqual(gpu().takeErrors(), []);
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "autocast matmul backward: gradients are f32, from the incoming gradient rounded to f16",
+  ignore,
+  fn: async () => {
+    const rand = rng(5);
+    const [m, n, k] = [9, 12, 20];
+    const xHost = Float32Array.from(randn(m * k, rand)), wHost = Float32Array.from(randn(n * k, rand));
+    const rHost = Float32Array.from(randn(m * n, rand));
+    const x = Tensor.fromArray(xHost, [m, k], { requiresGrad: true });
+    const w = Tensor.fromArray(wHost, [n, k], { requiresGrad: true });
+    const r = Tensor.fromArray(rHost, [m, n]);
+    tidy(() => {
+      // loss = Σ (x·Wᵀ ⊙ R): dC = R, which the backward rounds to f16 before its two products.
+      sum(mul(matmul(cast(x, "f16"), cast(w, "f16"), { transB: true }), r)).backward();
+    });
+    assert.equal(x.grad!.dtype, "f32");
+    assert.equal(w.grad!.dtype, "f32");
+    const g = round16(rHost), xr = round16(xHost), wr = round16(wHost);
+    const wantX = referenceMatmul(g, wr, { batch: 1, m, n: k, k: n, transA: false, transB: false }, true);
+    const wantW = referenceMatmul(g, xr, { batch: 1, m: n, n: k, k: m, transA: true, transB: false }, true);
+    const gotX = await x.grad!.toArray(), gotW = await w.grad!.toArray();
+    for (let i = 0; i < gotX.length; i++) assert.ok(Math.abs(gotX[i] - wantX[i]) < 1e-4, `dx[${i}]`);
+    for (let i = 0; i < gotW.length; i++) assert.ok(Math.abs(gotW[i] - wantW[i]) < 1e-4, `dW[${i}]`);
+    for (const t of [x, w, r]) t.dispose();
+    x.grad!.dispose();
+    w.grad!.dispose();
+  },
+});
+
+Deno.test({
+  name: "loss scaling: unscales before AdamW, skips an overflowed step, backs off and grows the scale",
+  ignore,
+  fn: async () => {
+    const config: AdamWConfig = {
+      lr: 0.1,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0.01,
+      maxGradNorm: 1,
+    };
+    const init = [0.5, -1, 2, 0.25, -0.75];
+    const grads = [[0.3, -0.2, 0.1, 0.4, -0.5], [0.1, 0.1, -0.3, 0.2, 0.05], [-0.2, 0.3, 0.2, -0.1, 0.1], [
+      0.05,
+      -0.4,
+      0.3,
+      0.2,
+      -0.1,
+    ], [0.2, 0.2, 0.2, -0.2, 0.3]];
+    const param = (v: number[]) => keep(Tensor.fromArray(v, [v.length], { requiresGrad: true }));
+    const scaled = param(init), plain = param(init);
+    const withScale = new AdamW([{ name: "p", tensor: scaled, noDecay: false }], config, {
+      initScale: 8,
+      growthFactor: 2,
+      backoffFactor: 0.5,
+      growthInterval: 3,
+    });
+    const reference = new AdamW([{ name: "p", tensor: plain, noDecay: false }], config);
+    const setGrad = (t: Tensor, g: number[], by = 1) => {
+      t.grad?.dispose();
+      t.grad = keep(Tensor.fromArray(g.map((x) => x * by), [g.length]));
+    };
+    const scales: number[] = [];
+    // Steps 1-3 clean (the scale grows 8 → 16 after the third), step 4 overflows (skipped, 16 → 8), step 5 clean.
+    for (let step = 0; step < 5; step++) {
+      const [scale] = await withScale.lossScale!.toArray();
+      const overflow = step === 3;
+      setGrad(scaled, overflow ? [Infinity, 0, 0, 0, 0] : grads[step], scale);
+      const before = await scaled.toArray();
+      const norm = await withScale.update(1e-2).toArray();
+      if (overflow) {
+        assert.ok(!Number.isFinite(norm[0]), "an overflowed step reports a non-finite norm");
+        assert.deepEqual(await scaled.toArray(), before, "an overflowed step leaves the parameters");
+      } else {
+        setGrad(plain, grads[step]);
+        const want = await reference.update(1e-2).toArray();
+        assert.ok(Math.abs(norm[0] - want[0]) <= 1e-5 * want[0], `step ${step + 1}: unscaled norm²`);
+        const got = await scaled.toArray(), expected = await plain.toArray();
+        // Bias corrections come from the step count on the GPU, in f32 (1 - 0.999^t loses digits to
+        // cancellation), the reference's from the host in float64: equal to 1e-3 of a step (lr 1e-2).
+        for (let i = 0; i < got.length; i++) {
+          assert.ok(
+            Math.abs(got[i] - expected[i]) <= 1e-5,
+            `step ${step + 1} p[${i}]: ${got[i]} vs ${expected[i]}`,
+          );
+        }
+      }
+      scales.push((await withScale.lossScale!.toArray())[0]);
+    }
+    assert.deepEqual(scales, [8, 8, 16, 8, 8]);
+    assert.equal(await withScale.appliedSteps(), 4);
+    assert.equal(withScale.step, 5);
+    assert.deepEqual(await withScale.lossScaleState(), { scale: 8, growthTracker: 1 });
+    withScale.dispose();
+    reference.dispose();
+    for (const t of [scaled, plain]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+    assert.deepEqual(gpu().takeErrors(), []);
+  },
+});
+
+Deno.test({
+  name: "fp16 training: logs the loss scale, and 6 steps = 3 steps + resume for 3 more",
+  ignore,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const full = join(dir, "full"), resumed = join(dir, "resumed");
+    const args = ["--preset", "tiny", "--train-samples", "64", "--eval-samples", "32", "--max-length", "32"];
+    const train = async (extra: string[]) => {
+      const { cfg, explicit } = parseTrainArgs([...args, "--batch-size", "8", ...extra]);
+      await runTrainJob(cfg, explicit);
+    };
+    await train([
+      "--fp16",
+      "--max-steps",
+      "6",
+      "--save-steps",
+      "3",
+      "--save-total-limit",
+      "0",
+      "--output",
+      full,
+    ]);
+    const { cfg, explicit } = parseTrainArgs(["--resume", join(full, "checkpoint-3"), "--output", resumed]);
+    await runTrainJob(cfg, explicit);
+    const read = async (d: string) =>
+      (await Deno.readTextFile(join(d, "log.jsonl"))).trim().split("\n").map((l) => JSON.parse(l))
+        .filter((l) => "loss" in l);
+    const a = await read(full), b = await read(resumed);
+    assert.equal(a.length, 6);
+    for (let i = 0; i < 6; i++) {
+      assert.equal(a[i].loss_scale, 65536, `step ${i + 1} loss scale`);
+      assert.equal(b[i].loss, a[i].loss, `step ${i + 1} loss`);
+    }
+    const state = JSON.parse(await Deno.readTextFile(join(full, "checkpoint-3", "trainer_state.json")));
+    assert.deepEqual(state.lossScale, { scale: 65536, growthTracker: 3 });
+    assert.equal(state.optimizerStep, 3);
+    const wa = (await readSafetensors(join(full, "checkpoint-6", "model.safetensors"))).tensors;
+    const wb = (await readSafetensors(join(resumed, "checkpoint-6", "model.safetensors"))).tensors;
+    for (const [name, t] of wa) assert.deepEqual(wb.get(name)!.data, t.data, name);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
