@@ -6,7 +6,8 @@
 #               command "bash .device/run.sh bash bench/gpu_check.sh"
 # Steps (each time-limited, so one slow step cannot eat the lease): adapter info; the op, matmul, composed and
 # trainer tests on the GPU (tiled64 and the workgroup row kernels are only proven on lavapipe so far); the
-# matmul and train benchmarks with the PyTorch CUDA peer (base at seq 256, batch 32 is the target);
+# matmul (f32 and f16 operands) and train benchmarks with the PyTorch CUDA peer (base at seq 256, batch 32 is
+# the target; also --fp16 against autocast + GradScaler);
 # a short run's export loaded by transformers and compared with our logits; the notebook's job (4,000
 # training reviews, 2 epochs; pretrained if the machine's HF cache has distilbert-base-uncased, else tiny
 # from scratch), timed. Full logs and JSON go to $OUT; the last lines printed are the summary.
@@ -31,17 +32,22 @@ data=.cache/imdb
 sample_test=assets/imdb-sample/plain_text/test-00000-of-00001.parquet
 
 step info 30 deno task info
-step tests 150 deno test -A tests/ops_test.ts tests/matmul_test.ts tests/composed_test.ts tests/trainer_test.ts
+step tests 150 deno test -A tests/ops_test.ts tests/matmul_test.ts tests/composed_test.ts tests/trainer_test.ts \
+  tests/mixed_precision_test.ts
 if [ "$quick" = 1 ]; then
   step matmul 120 deno task bench matmul --sizes 256 --no-distilbert --json "$OUT/matmul.json"
+  step matmul-f16 60 deno task bench matmul --fp16 --sizes 256 --no-distilbert --json "$OUT/matmul-f16.json"
   step bench-train 300 deno task bench train --presets tiny --seqs 128 --steps 1 --no-padding --json "$OUT/train.json"
   short=(--preset tiny --train-samples 64 --eval-samples 32 --max-length 64 --epochs 1)
   job=(--preset tiny --train-samples 64 --eval-samples 32 --max-length 64 --epochs 1)
 else
   step matmul 90 deno task bench matmul --json "$OUT/matmul.json"
-  step bench-train 120 deno task bench train --batch 8 --no-padding --json "$OUT/train-b8.json"
+  step matmul-f16 60 deno task bench matmul --fp16 --sizes 1024,2048,4096 --json "$OUT/matmul-f16.json"
+  step bench-train 90 deno task bench train --batch 8 --no-padding --json "$OUT/train-b8.json"
   step bench-base32 60 deno task bench train --presets base --seqs 256 --batch 32 --steps 5 --no-padding \
     --json "$OUT/train-base-b32.json"
+  step bench-base32-fp16 60 deno task bench train --presets base --seqs 256 --batch 32 --steps 5 --no-padding \
+    --fp16 --json "$OUT/train-base-b32-fp16.json"
   short=(--train-samples 256 --eval-samples 64 --max-steps 20)
   job=(--train-samples 4000 --epochs 2)
 fi
@@ -66,7 +72,8 @@ HF_HUB_OFFLINE=1 step notebook-job 240 deno task train --data "$data" --eval-dat
 echo "== summary (logs and JSON in $OUT)"
 grep -h "^adapter\|shader-f16" "$OUT/info.log" 2>/dev/null
 grep -h "passed\|failed" "$OUT/tests.log" 2>/dev/null | tail -1
-grep -h -A3 "ours / PyTorch" "$OUT/bench-base32.log" 2>/dev/null
+grep -h -A3 "ours / PyTorch" "$OUT/bench-base32.log" "$OUT/bench-base32-fp16.log" 2>/dev/null
+grep -h "4096³\|2048³" "$OUT/matmul.log" "$OUT/matmul-f16.log" 2>/dev/null
 grep -h "^done:\|eval_accuracy" "$OUT/notebook-job.log" 2>/dev/null | tail -2
 tail -n 1 "$OUT/hf-check.log" 2>/dev/null
 printf '%s\n' "${summary[@]}"

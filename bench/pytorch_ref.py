@@ -71,11 +71,15 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (fp32 eager, TF32 off: PyTorch's default)")
+    ap.add_argument("--amp", action="store_true",
+                    help="CUDA only: torch.autocast(float16) + GradScaler, the peer of our --fp16")
     a = ap.parse_args()
     device = torch.device("cuda" if a.device == "cuda" and torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    amp = a.amp and device.type == "cuda"
+    scaler = torch.cuda.amp.GradScaler() if amp else None
     torch.set_num_threads(os.cpu_count())  # Debian's torch defaults to 1 thread here
     torch.manual_seed(0)
     results = []
@@ -93,8 +97,17 @@ def main():
 
             def step():
                 model.train()
-                loss = F.cross_entropy(model(ids, mask), labels)
                 opt.zero_grad()
+                if amp:
+                    with torch.autocast("cuda", dtype=torch.float16):
+                        loss = F.cross_entropy(model(ids, mask), labels)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(opt)
+                    scaler.update()
+                    return
+                loss = F.cross_entropy(model(ids, mask), labels)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
@@ -107,7 +120,7 @@ def main():
             sync()
             train_s = (time.perf_counter() - t0) / a.steps
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
                 model(ids, mask)
                 sync()
                 t0 = time.perf_counter()
@@ -118,7 +131,8 @@ def main():
             tokens = a.batch * seq
             results.append(dict(preset=preset, seq=seq, batch=a.batch, train_tokens_per_s=tokens / train_s,
                                 eval_tokens_per_s=tokens / eval_s))
-    print(json.dumps({"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(), "results": results}))
+    print(json.dumps({"torch": torch.__version__, "device": str(device), "amp": amp,
+                      "threads": torch.get_num_threads(), "results": results}))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ const PLAN_NAMES = [
 ];
 
 const HELP = `deno task bench matmul [--json FILE] [--variants a,b] [--sizes 256,512,...] [--no-distilbert]
-                        [--batch 8] [--seq 256] [--cell-ms 400]
+                        [--batch 8] [--seq 256] [--cell-ms 400] [--fp16]
 
 Prints a table of GFLOP/s: matmul plan × shape, and the plan autotune picks for each shape. A plan is a
 variant, or T+variant: B transposed into a temporary first, so an A·Bᵀ product runs as A·B (time included).
@@ -27,7 +27,8 @@ variant, or T+variant: B transposed into a temporary first, so an A·Bᵀ produc
   --variants    only these plans (default: all; ${PLAN_NAMES.join(", ")})
   --sizes       square sizes, NN (default 256,512,1024,2048)
   --no-distilbert  skip DistilBERT's shapes (batch·seq tokens, dim 768, hidden 3072, 12 heads)
-  --cell-ms     timing budget per cell (a cell whose single run is longer is timed once)`;
+  --cell-ms     timing budget per cell (a cell whose single run is longer is timed once)
+  --fp16        f16 operands (mixed precision: f32 accumulation, f32 result); needs shader-f16`;
 
 interface Row {
   label: string;
@@ -65,6 +66,7 @@ export async function benchMatmul(args: string[]): Promise<void> {
     batch: { type: "string" },
     seq: { type: "string" },
     "cell-ms": { type: "string" },
+    fp16: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return console.log(HELP);
@@ -87,11 +89,15 @@ export async function benchMatmul(args: string[]): Promise<void> {
 
   const rt = await initGpu();
   const summary = rt.summary;
+  const f16 = values.fp16 ?? false;
+  if (f16 && !summary.shaderF16) {
+    throw new UserError(`--fp16: the adapter (${summary.description}) has no shader-f16`);
+  }
   // The workgroup-memory kernel is ~10x slower on CPU drivers: its transposed-B plan is not worth a column.
   if (allPlans && isCpuAdapter()) plans = plans.filter((n) => n !== "T+tiled64");
   console.log(
     `adapter: ${summary.description} (${summary.vendor || "?"}, ${summary.architecture || "?"})` +
-      `${isCpuAdapter() ? " [CPU driver]" : ""}`,
+      `${isCpuAdapter() ? " [CPU driver]" : ""}; operands ${f16 ? "f16 (f32 accumulation)" : "f32"}`,
   );
   const rows: Row[] = [
     ...sizes.map((n) => ({
@@ -99,7 +105,7 @@ export async function benchMatmul(args: string[]): Promise<void> {
       shape: { batch: 1, m: n, n, k: n, transA: false, transB: false },
     })),
     ...(values["no-distilbert"] ? [] : distilbertRows(batch, seq)),
-  ];
+  ].map((r) => (f16 ? { ...r, shape: { ...r.shape, f16: true } } : r));
 
   const picks = await autotuneMatmul(rows.map((r) => r.shape), { force: true });
   const pickOf = (s: MatmulShape) => picks.find((p) => p.shape === s)?.choice ?? "?";
@@ -148,7 +154,13 @@ export async function benchMatmul(args: string[]): Promise<void> {
   }
   if (gpu().takeErrors().length) throw new Error("WebGPU errors during the benchmark");
   if (values.json) {
-    const out = { adapter: summary, date: new Date().toISOString(), unit: "GFLOP/s", results };
+    const out = {
+      adapter: summary,
+      date: new Date().toISOString(),
+      unit: "GFLOP/s",
+      operands: f16 ? "f16" : "f32",
+      results,
+    };
     await writeJsonFile(values.json, out);
     console.log(`wrote ${values.json}`);
   }

@@ -37,7 +37,14 @@ interface PeerResult {
 }
 
 /** Runs bench/pytorch_ref.py with the same presets and shapes; null (with a message) when torch is missing. */
-async function pytorchPeer(presets: string, seqs: string, batch: number, steps: number, device: string) {
+async function pytorchPeer(
+  presets: string,
+  seqs: string,
+  batch: number,
+  steps: number,
+  device: string,
+  amp: boolean,
+) {
   const python = await torchPython();
   if (!python) {
     console.log(
@@ -51,6 +58,7 @@ async function pytorchPeer(presets: string, seqs: string, batch: number, steps: 
       script,
       ...["--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
       ...["--device", device],
+      ...(amp ? ["--amp"] : []),
     ],
     stderr: "inherit",
   }).output();
@@ -61,6 +69,7 @@ async function pytorchPeer(presets: string, seqs: string, batch: number, steps: 
   return JSON.parse(new TextDecoder().decode(out.stdout)) as {
     torch: string;
     device: string;
+    amp: boolean;
     threads: number;
     results: PeerResult[];
   };
@@ -94,12 +103,14 @@ async function paddingReport(batch: number) {
 }
 
 const HELP = `deno task bench train [--presets tiny,small,base] [--seqs 128,256,512] [--batch 8] [--steps 3]
-                      [--json FILE] [--no-peer] [--no-padding]
+                      [--json FILE] [--fp16] [--no-peer] [--no-padding]
   --presets, --seqs   the grid (default: all three presets at 128, 256, 512; on a CPU adapter tiny,small at
                       128,256, since base at 512 takes minutes per step there)
   --batch             sequences per step (default 8)
   --steps             timed steps per cell, after one warm-up step (default 3)
   --json              also write the results as JSON
+  --fp16              mixed precision (as train --fp16); the PyTorch peer on CUDA then runs autocast + GradScaler,
+                      on the CPU it stays f32 (CPU autocast is bfloat16, another format)
   --no-peer           skip the PyTorch peer (bench/pytorch_ref.py; skipped anyway when torch is missing)
   --no-padding        skip the IMDB padding-efficiency report`;
 
@@ -116,10 +127,17 @@ interface Row {
   peer_eval_tokens_per_s?: number;
   train_ratio?: number;
   eval_ratio?: number;
+  precision: "f32" | "fp16";
 }
 
 /** Trains and evaluates each preset on random full-length batches; prints and returns one row per cell. */
-async function measure(presets: string[], seqs: number[], batch: number, steps: number): Promise<Row[]> {
+async function measure(
+  presets: string[],
+  seqs: number[],
+  batch: number,
+  steps: number,
+  fp16: boolean,
+): Promise<Row[]> {
   console.log("preset  seq  batch   train tok/s  train seq/s  train GFLOP/s   eval tok/s  eval GFLOP/s");
   const results: Row[] = [];
   for (const preset of presets) {
@@ -127,7 +145,14 @@ async function measure(presets: string[], seqs: number[], batch: number, steps: 
     const model = DistilBertClassifier.fromHost(config, initHostParams(config, 1));
     await autotuneMatmul(
       seqs.flatMap((seq) =>
-        matmulShapesFor({ batch, seq, dim: config.dim, hidden: config.hidden_dim, heads: config.n_heads })
+        matmulShapesFor({
+          batch,
+          seq,
+          dim: config.dim,
+          hidden: config.hidden_dim,
+          heads: config.n_heads,
+          f16: fp16,
+        })
       ),
     );
     for (const seq of seqs) {
@@ -140,6 +165,7 @@ async function measure(presets: string[], seqs: number[], batch: number, steps: 
         batchSize: batch,
         maxSteps: steps + 1,
         lr: 1e-4,
+        fp16,
       });
       const batchOf = (k: number) => ({
         ids: ids.subarray(k * batch * seq, (k + 1) * batch * seq),
@@ -153,7 +179,7 @@ async function measure(presets: string[], seqs: number[], batch: number, steps: 
       for (let s = 1; s <= steps; s++) await trainer.trainStep([batchOf(s)]);
       const trainSec = (performance.now() - t0) / 1000 / steps;
       const evalOnce = async (k: number) => {
-        const out = noGrad(() => tidy(() => model.forward(batchOf(k), { training: false })));
+        const out = noGrad(() => tidy(() => model.forward(batchOf(k), { training: false, fp16 })));
         await out.toArray();
         out.dispose();
       };
@@ -172,6 +198,7 @@ async function measure(presets: string[], seqs: number[], batch: number, steps: 
         train_gflops: flops / trainSec / 1e9,
         eval_tokens_per_s: tokens / evalSec,
         eval_gflops: flops / 3 / evalSec / 1e9,
+        precision: fp16 ? "fp16" : "f32",
       };
       results.push(r);
       console.log(
@@ -196,6 +223,7 @@ export async function benchTrain(args: string[]): Promise<void> {
     steps: { type: "string", default: "3" },
     json: { type: "string" },
     "no-peer": { type: "boolean" },
+    fp16: { type: "boolean" },
     "no-padding": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -215,7 +243,12 @@ export async function benchTrain(args: string[]): Promise<void> {
     `FLOPs (matmuls only): train 6·N·T + 12·layers·S²·dim·B, N = block parameters, T = B·S; eval 1/3`,
   );
 
-  const results = await measure(presets, seqs, batch, steps);
+  const fp16 = values.fp16 ?? false;
+  if (fp16 && !rt.summary.shaderF16) {
+    throw new UserError(`--fp16: the adapter (${rt.summary.description}) has no shader-f16`);
+  }
+  console.log(`precision: ${fp16 ? "fp16 mixed (f16 matmul operands, f32 accumulation)" : "f32"}`);
+  const results = await measure(presets, seqs, batch, steps, fp16);
   const pool = gpu().pool;
   const poolReport = {
     hits: pool.hits,
@@ -231,10 +264,13 @@ export async function benchTrain(args: string[]): Promise<void> {
 
   const peer = values["no-peer"]
     ? null
-    : await pytorchPeer(presets.join(","), seqs.join(","), batch, steps, cpu ? "cpu" : "cuda");
+    : await pytorchPeer(presets.join(","), seqs.join(","), batch, steps, cpu ? "cpu" : "cuda", fp16);
   if (peer) {
     console.log(
-      `PyTorch ${peer.torch} (${peer.device}, ${peer.threads} threads), same cells; ours / PyTorch:`,
+      `PyTorch ${peer.torch} (${peer.device}, ${
+        peer.amp ? "autocast fp16" : "f32"
+      }, ${peer.threads} threads), ` +
+        "same cells; ours / PyTorch:",
     );
     console.log("preset  seq   torch train tok/s  ratio   torch eval tok/s  ratio");
     for (const r of results) {
@@ -259,7 +295,8 @@ export async function benchTrain(args: string[]): Promise<void> {
       flops: "train 6*N*B*S + 12*layers*S^2*dim*B (matmuls only); eval a third",
       results,
       buffer_pool: poolReport,
-      pytorch: peer ? { torch: peer.torch, device: peer.device, threads: peer.threads } : null,
+      precision: fp16 ? "fp16" : "f32",
+      pytorch: peer ? { torch: peer.torch, device: peer.device, amp: peer.amp, threads: peer.threads } : null,
       padding_efficiency: padding,
     };
     await writeJsonFile(values.json, out);

@@ -73,6 +73,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
       dim: c.dim,
       hidden: c.hidden_dim,
       heads: c.n_heads,
+      f16: cfg.fp16,
     }),
     { log },
   );
