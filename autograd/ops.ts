@@ -79,7 +79,7 @@ coreOps.accumulate = accumulate;
 /** A detached copy. */
 export function clone(x: Tensor): Tensor {
   const y = new Tensor(x.shape, x.dtype);
-  gpu().copy(x.buffer, y.buffer, storageBytes(x.size, x.dtype));
+  gpu().copy(x.buffer, y.buffer, storageBytes(x.size, x.dtype), x.byteOffset);
   return y;
 }
 coreOps.clone = clone;

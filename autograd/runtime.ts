@@ -19,6 +19,8 @@ export type Uniform = number | F32;
 /** A storage binding: a pooled buffer and the bytes of it that the kernel sees. */
 export interface Binding {
   buffer: GPUBuffer;
+  /** Where the binding starts in the buffer (a multiple of 256: minStorageBufferOffsetAlignment). */
+  offset?: number;
   bytes: number;
 }
 
@@ -252,7 +254,7 @@ export class GpuRuntime {
     const pipeline = this.pipeline(spec.wgsl, spec.label);
     const entries: GPUBindGroupEntry[] = spec.buffers.map((b, i) => ({
       binding: i,
-      resource: { buffer: b.buffer, offset: 0, size: Math.max(4, Math.ceil(b.bytes / 4) * 4) },
+      resource: { buffer: b.buffer, offset: b.offset ?? 0, size: Math.max(4, Math.ceil(b.bytes / 4) * 4) },
     }));
     if (spec.uniforms && spec.uniforms.length > 0) {
       const slot = this.arena.push(spec.uniforms);
@@ -270,8 +272,8 @@ export class GpuRuntime {
     this.dispatches++;
   }
 
-  /** Records a copy of host data into `buffer`, ordered after every dispatch recorded so far. */
-  upload(buffer: GPUBuffer, data: ArrayBufferView): void {
+  /** Records a copy of host data into `buffer` at `offset`, ordered after every dispatch recorded so far. */
+  upload(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     const bytes = Math.ceil(data.byteLength / 4) * 4;
     if (bytes === 0) return;
     const staging = this.device.createBuffer({
@@ -283,12 +285,12 @@ export class GpuRuntime {
       new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     );
     staging.unmap();
-    this.endPass().copyBufferToBuffer(staging, 0, buffer, 0, bytes);
+    this.endPass().copyBufferToBuffer(staging, 0, buffer, offset, bytes);
     this.afterSubmit.push(staging);
   }
 
-  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
-    this.endPass().copyBufferToBuffer(src, 0, dst, 0, Math.ceil(bytes / 4) * 4);
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, Math.ceil(bytes / 4) * 4);
   }
 
   /** Submits everything recorded so far as one command buffer. */
@@ -304,15 +306,15 @@ export class GpuRuntime {
   }
 
   /** Reads `bytes` of `buffer` back to the host; flushes first. */
-  async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    return (await this.readMany([{ buffer, bytes }]))[0];
+  async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    return (await this.readMany([{ buffer, bytes, offset }]))[0];
   }
 
   /**
    * Reads several buffers with one copy each into one staging buffer and one submission. The copies are
    * recorded and submitted before this returns its promise, so the sources may be released right away.
    */
-  async readMany(sources: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+  async readMany(sources: Binding[]): Promise<ArrayBuffer[]> {
     const sizes = sources.map((s) => Math.max(4, Math.ceil(s.bytes / 4) * 4));
     const offsets: number[] = [];
     let total = 0;
@@ -325,7 +327,9 @@ export class GpuRuntime {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const encoder = this.endPass();
-    sources.forEach((s, i) => encoder.copyBufferToBuffer(s.buffer, 0, staging, offsets[i], sizes[i]));
+    sources.forEach((s, i) =>
+      encoder.copyBufferToBuffer(s.buffer, s.offset ?? 0, staging, offsets[i], sizes[i])
+    );
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
     const range = staging.getMappedRange();

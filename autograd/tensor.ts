@@ -10,6 +10,9 @@ import { gpu } from "./runtime.ts";
 export type DType = "f32" | "i32" | "f16";
 
 /** Bytes of storage for `size` elements: f16 pairs share a 32-bit word (WGSL buffers are 4-byte aligned). */
+/** Slices of flat buffers start at multiples of this many f32 elements (256 bytes). */
+export const SLICE_ALIGN = 64;
+
 export function storageBytes(size: number, dtype: DType): number {
   return Math.max(4, dtype === "f16" ? Math.ceil(size / 2) * 4 : size * 4);
 }
@@ -39,17 +42,21 @@ export class Tensor {
   grad: Tensor | null = null;
   node: Node | null = null;
   private storage: Storage | null;
+  /** Where this tensor's elements start in its storage, in bytes (non-zero for slices of a flat buffer). */
+  private offset = 0;
 
   constructor(
     readonly shape: readonly number[],
     readonly dtype: DType = "f32",
     storage?: Storage,
     public requiresGrad = false,
+    offset = 0,
   ) {
     this.size = shapeSize(shape);
     if (storage) {
       storage.refs++;
       this.storage = storage;
+      this.offset = offset;
     } else {
       const bytes = storageBytes(this.size, dtype);
       this.storage = new Storage(gpu().pool.acquire(bytes), bytes);
@@ -72,9 +79,13 @@ export class Tensor {
     return (this.storage?.refs ?? 0) > 1;
   }
 
+  get byteOffset(): number {
+    return this.offset;
+  }
+
   /** The binding a kernel sees: this tensor's elements. */
   get binding() {
-    return { buffer: this.buffer, bytes: storageBytes(this.size, this.dtype) };
+    return { buffer: this.buffer, offset: this.offset, bytes: storageBytes(this.size, this.dtype) };
   }
 
   /** A view with another shape over the same storage. */
@@ -82,7 +93,35 @@ export class Tensor {
     if (shapeSize(shape) !== this.size) {
       throw new Error(`cannot reshape ${fmtShape(this.shape)} to ${fmtShape(shape)}`);
     }
-    return new Tensor(shape, this.dtype, this.storage ?? undefined);
+    return new Tensor(shape, this.dtype, this.storage ?? undefined, false, this.offset);
+  }
+
+  /**
+   * A view of `shape` over this (f32) tensor's elements from `start`: a slice of a flat buffer. `start`
+   * must be a multiple of SLICE_ALIGN elements (256 bytes, WebGPU's storage binding offset alignment).
+   */
+  slice(start: number, shape: readonly number[]): Tensor {
+    const size = shapeSize(shape);
+    if (this.dtype !== "f32" || start % SLICE_ALIGN !== 0 || start < 0 || start + size > this.size) {
+      throw new Error(`cannot slice ${fmtShape(shape)} at ${start} of ${this.dtype} ${fmtShape(this.shape)}`);
+    }
+    return new Tensor(shape, this.dtype, this.storage ?? undefined, false, this.offset + start * 4);
+  }
+
+  /**
+   * Moves this tensor's elements into `target` (a slice of the same shape, e.g. of a flat buffer) and makes
+   * this tensor view the target's storage from then on: every reference to this tensor sees the new home.
+   */
+  relocate(target: Tensor): void {
+    if (target.size !== this.size || target.dtype !== this.dtype) {
+      throw new Error(`cannot relocate ${fmtShape(this.shape)} into ${fmtShape(target.shape)}`);
+    }
+    gpu().copy(this.buffer, target.buffer, storageBytes(this.size, this.dtype), this.offset, target.offset);
+    const old = this.storage!;
+    this.storage = target.storage;
+    this.storage!.refs++;
+    this.offset = target.offset;
+    if (--old.refs === 0) gpu().pool.release(old.buffer);
   }
 
   dispose(): void {
@@ -108,19 +147,19 @@ export class Tensor {
       : dtype === "f16"
       ? new Uint32Array(padToWords(Float16Array.from(data).buffer))
       : (data instanceof Int32Array ? data : Int32Array.from(data));
-    gpu().upload(t.buffer, typed);
+    gpu().upload(t.buffer, typed, t.offset);
     return t;
   }
 
   /** The elements as f32 (f16 storage is widened exactly). */
   async toArray(): Promise<Float32Array> {
-    const bytes = await gpu().read(this.buffer, storageBytes(this.size, this.dtype));
+    const bytes = await gpu().read(this.buffer, storageBytes(this.size, this.dtype), this.offset);
     if (this.dtype !== "f16") return new Float32Array(bytes, 0, this.size);
     return Float32Array.from(new Float16Array(bytes, 0, this.size));
   }
 
   async toInt32Array(): Promise<Int32Array> {
-    return new Int32Array(await gpu().read(this.buffer, this.size * 4));
+    return new Int32Array(await gpu().read(this.buffer, this.size * 4, this.offset));
   }
 
   async item(): Promise<number> {
@@ -185,7 +224,7 @@ function padToWords(bytes: ArrayBuffer): ArrayBuffer {
  * returned, so the tensors may be disposed at once and the caller may go on recording the next step.
  */
 export async function readScalars(tensors: Tensor[]): Promise<number[]> {
-  const data = await gpu().readMany(tensors.map((t) => ({ buffer: t.buffer, bytes: 4 })));
+  const data = await gpu().readMany(tensors.map((t) => ({ ...t.binding, bytes: 4 })));
   return data.map((d) => new Float32Array(d)[0]);
 }
 

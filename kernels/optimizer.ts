@@ -21,16 +21,21 @@ fn main(${LINEAR_INDEX}) {
 }`;
 }
 
+/** The uniforms of both AdamW kernels, in order (the plain kernel adds bc1 and bc2_sqrt at the end). */
+export const ADAMW_UNIFORMS =
+  "n: u32, lr: f32, wd: f32, decay_end: u32, beta1: f32, beta2: f32, eps: f32, max_norm: f32";
+
 /**
  * torch.optim.AdamW (amsgrad off) after clip_grad_norm_: g is scaled by min(1, max_norm / (‖g‖ + 1e-6))
- * read from NORMSQ on the GPU (no readback); weight decay is decoupled (p *= 1 - lr·wd) and skipped with
- * wd = 0 for biases and LayerNorm weights.
+ * read from NORMSQ on the GPU (no readback); weight decay is decoupled (p *= 1 - lr·wd) and applies to the
+ * elements before `decay_end` only: one parameter (decay_end = n or 0), or a flat buffer of many, laid out
+ * with every decayed parameter before every undecayed one (biases, LayerNorm weights).
  */
 export function adamwKernel(): string {
   return `${
     bindings(
       [["PARAM", "read_write"], ["G", "read"], ["M", "read_write"], ["V", "read_write"], ["NORMSQ", "read"]],
-      "n: u32, lr: f32, wd: f32, beta1: f32, beta2: f32, eps: f32, bc1: f32, bc2_sqrt: f32, max_norm: f32",
+      `${ADAMW_UNIFORMS}, bc1: f32, bc2_sqrt: f32`,
     )
   }
 @compute @workgroup_size(${WG})
@@ -46,7 +51,7 @@ fn main(${LINEAR_INDEX}) {
   let v = p.beta2 * V[i] + (1.0 - p.beta2) * g * g;
   M[i] = m;
   V[i] = v;
-  let decayed = PARAM[i] * (1.0 - p.lr * p.wd);
+  let decayed = PARAM[i] * (1.0 - p.lr * select(p.wd, 0.0, i >= p.decay_end));
   let denom = sqrt(v) / p.bc2_sqrt + p.eps;
   PARAM[i] = decayed - (p.lr / p.bc1) * m / denom;
 }`;
@@ -70,7 +75,7 @@ export function adamwScaledKernel(): string {
         ["SCALE", "read"],
         ["STATE", "read"],
       ],
-      "n: u32, lr: f32, wd: f32, beta1: f32, beta2: f32, eps: f32, max_norm: f32",
+      ADAMW_UNIFORMS,
     )
   }
 @compute @workgroup_size(${WG})
@@ -90,7 +95,7 @@ fn main(${LINEAR_INDEX}) {
   let v = p.beta2 * V[i] + (1.0 - p.beta2) * g * g;
   M[i] = m;
   V[i] = v;
-  let decayed = PARAM[i] * (1.0 - p.lr * p.wd);
+  let decayed = PARAM[i] * (1.0 - p.lr * select(p.wd, 0.0, i >= p.decay_end));
   let denom = sqrt(v) / bc2_sqrt + p.eps;
   PARAM[i] = decayed - (p.lr / bc1) * m / denom;
 }`;

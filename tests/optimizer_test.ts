@@ -33,8 +33,15 @@ function hostAdamW(
   return p;
 }
 
-for (const maxNorm of [1, 0]) {
-  Deno.test(`AdamW matches PyTorch semantics (clip ${maxNorm || "off"}, decay only where allowed)`, async () => {
+/** Flat buffers (one, or three with a small capacity) and one dispatch per parameter: all equal PyTorch. */
+const LAYOUTS = [
+  { name: "flat", opts: {}, dispatches: 2 },
+  { name: "flat, 2 buffers", opts: { flatCapacity: 384 }, dispatches: 4 },
+  { name: "per parameter", opts: { flat: false }, dispatches: 6 },
+];
+
+for (const [maxNorm, layout] of [1, 0].flatMap((n) => LAYOUTS.map((l) => [n, l] as const))) {
+  Deno.test(`AdamW matches PyTorch semantics (clip ${maxNorm || "off"}, decay only where allowed; ${layout.name})`, async () => {
     await gpuReady;
     const rand = rng(11);
     const shapes = [[37, 5], [5], [300]];
@@ -49,13 +56,19 @@ for (const maxNorm of [1, 0]) {
     const tensors = init.map((x, i) =>
       Tensor.fromArray(new Float32Array(x), shapes[i], { requiresGrad: true })
     );
-    const opt = new AdamW(tensors.map((t, i) => ({ name: `p${i}`, tensor: t, noDecay: noDecay[i] })), {
-      lr: 0.01,
-      betas: [0.9, 0.999],
-      eps: 1e-8,
-      weightDecay: 0.1,
-      maxGradNorm: maxNorm,
-    });
+    const opt = new AdamW(
+      tensors.map((t, i) => ({ name: `p${i}`, tensor: t, noDecay: noDecay[i] })),
+      {
+        lr: 0.01,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weightDecay: 0.1,
+        maxGradNorm: maxNorm,
+      },
+      null,
+      layout.opts,
+    );
+    assert.equal(opt.updateDispatches, layout.dispatches);
     for (let t = 0; t < steps; t++) {
       tensors.forEach((x, i) => (x.grad = Tensor.fromArray(new Float32Array(grads[t][i]), shapes[i])));
       const normSq = opt.update(lrs[t]);
@@ -70,7 +83,17 @@ for (const maxNorm of [1, 0]) {
     });
     for (let i = 0; i < tensors.length; i++) {
       assertClose(await tensors[i].toArray(), expected[i], `param ${i}`, { atol: 2e-6, rtol: 1e-5 });
+      assert.deepEqual(opt.m.get(`p${i}`)!.shape, shapes[i]);
     }
+    // A step where one parameter has no gradient takes the per-parameter path and leaves that one alone.
+    const before = await tensors[1].toArray();
+    tensors.forEach((
+      x,
+      i,
+    ) => (x.grad = i === 1 ? null : Tensor.fromArray(new Float32Array(grads[0][i]), shapes[i])));
+    opt.update(0.01).dispose();
+    assert.deepEqual(await tensors[1].toArray(), before);
+    tensors.forEach((x) => x.grad?.dispose());
     opt.dispose();
     tensors.forEach((t) => t.dispose());
   });

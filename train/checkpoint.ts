@@ -4,7 +4,7 @@
  * position and RNG seed, the run's settings). Written atomically: a crash never leaves a partial one.
  */
 import { join } from "node:path";
-import { keep, Tensor } from "../autograd/mod.ts";
+import { gpu, type Tensor } from "../autograd/mod.ts";
 import type { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { type HostTensor, readSafetensors, writeSafetensors } from "../model/safetensors.ts";
@@ -132,9 +132,8 @@ export async function loadOptimizerState(
       if (!host || host.shape.join(",") !== t.shape.join(",")) {
         throw new UserError(`--resume ${path}: ${prefix}.${name} is missing or has the wrong shape`);
       }
-      const fresh = keep(Tensor.fromArray(host.data as Float32Array, t.shape));
-      t.dispose();
-      table.set(name, fresh);
+      // In place: in flat mode the moments are slices of the optimizer's flat buffers.
+      gpu().upload(t.buffer, host.data as Float32Array, t.byteOffset);
     }
   }
   optimizer.restore(step, lossScale);
