@@ -12,6 +12,11 @@ import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { AdamW, type AdamWConfig } from "../train/optimizer.ts";
 import { parseTrainArgs, runTrainJob } from "../mod.ts";
 import { readSafetensors } from "../model/safetensors.ts";
+import { Trainer } from "../train/trainer.ts";
+import { DistilBertClassifier } from "../model/distilbert.ts";
+import { presetConfig } from "../model/config.ts";
+import { initHostParams } from "../model/params.ts";
+import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { gpuReady, randn, rng } from "./helpers.ts";
 
 await gpuReady;
@@ -280,4 +285,30 @@ Deno.test({
     for (const [name, t] of wa) assert.deepEqual(wb.get(name)!.data, t.data, name);
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+Deno.test("--fp16 on an adapter without shader-f16: a one-line error naming the flag and the adapter", async () => {
+  await gpuReady;
+  const rt = gpu();
+  const real = rt.summary;
+  // Pretend the adapter lacks the feature (lavapipe and most GPUs have it).
+  Object.defineProperty(rt, "summary", { value: { ...real, shaderF16: false }, configurable: true });
+  const config = presetConfig("tiny");
+  const model = DistilBertClassifier.fromHost(config, initHostParams(config, 1));
+  const rows = {
+    ids: Int32Array.from([101, 102]),
+    offsets: Int32Array.from([0, 2]),
+    labels: Int32Array.from([0]),
+  };
+  try {
+    assert.throws(
+      () => new Trainer(model, rows, { ...PRETRAINED_DEFAULTS, fp16: true }),
+      (err: Error) =>
+        /^--fp16: the adapter \(.+\) has no shader-f16; train without --fp16$/.test(err.message),
+    );
+  } finally {
+    delete (rt as unknown as Record<string, unknown>).summary;
+    model.dispose();
+  }
+  assert.equal(gpu().summary.shaderF16, real.shaderF16);
 });
