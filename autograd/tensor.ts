@@ -9,10 +9,10 @@ import { gpu } from "./runtime.ts";
 
 export type DType = "f32" | "i32" | "f16";
 
-/** Bytes of storage for `size` elements: f16 pairs share a 32-bit word (WGSL buffers are 4-byte aligned). */
 /** Slices of flat buffers start at multiples of this many f32 elements (256 bytes). */
 export const SLICE_ALIGN = 64;
 
+/** Bytes of storage for `size` elements: f16 pairs share a 32-bit word (WGSL buffers are 4-byte aligned). */
 export function storageBytes(size: number, dtype: DType): number {
   return Math.max(4, dtype === "f16" ? Math.ceil(size / 2) * 4 : size * 4);
 }
