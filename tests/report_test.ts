@@ -93,6 +93,20 @@ Deno.test("renderReport: typical run", () => {
   assert.ok(html.includes('viewBox="0 0 960 300"'));
 });
 
+Deno.test("renderReport: a mixed-precision run notes its loss scale and skipped steps", () => {
+  const steps = makeSteps(6).map((s, i) => ({
+    ...s,
+    loss_scale: i < 2 ? 65536 : 32768,
+    grad_norm: i === 2 ? null : s.grad_norm,
+  }));
+  const html = checkSelfContained(renderReport(makeRun({ steps })));
+  assert.match(
+    html,
+    /loss scale 32,768–65,536, last 32,768; 1 step\(s\) skipped because their gradients overflowed/,
+  );
+  assert.doesNotMatch(renderReport(makeRun()), /loss scale/);
+});
+
 Deno.test("renderReport: escapes every inserted text", () => {
   const evil = `<script>alert("x")</script>&'`;
   const html = checkSelfContained(renderReport(makeRun({

@@ -683,6 +683,14 @@ export function renderReport(run: RunReport): string {
   if (nonFiniteLoss > 0) {
     notes.push(`${nonFiniteLoss} logged step(s) had a non-finite loss; the charts skip them.`);
   }
+  const scales = steps.map((s) => s.loss_scale).filter((x): x is number => typeof x === "number");
+  if (scales.length > 0) {
+    const skipped = steps.filter((s) => s.grad_norm === null).length;
+    notes.push(
+      `Mixed precision (fp16): loss scale ${fmtInt(Math.min(...scales))}–${fmtInt(Math.max(...scales))}, ` +
+        `last ${fmtInt(scales.at(-1)!)}; ${skipped} step(s) skipped because their gradients overflowed.`,
+    );
+  }
   const notesSection = notes.length > 0
     ? `<section><h2>Notes</h2><ul class="notes">${
       notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")
