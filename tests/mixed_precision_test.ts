@@ -18,6 +18,7 @@ import { presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { gpuReady, randn, rng } from "./helpers.ts";
+import { refMatmul } from "./reference.ts";
 
 await gpuReady;
 const ignore = !gpu().summary.shaderF16;
@@ -63,31 +64,9 @@ const SHAPES: [number, number, number, number][] = [
   [1, 100, 136, 33],
 ];
 
-/** C = op(A)·op(B) in float64 (A, B given row-major in their stored layouts). */
-function referenceMatmul(
-  a: Float32Array,
-  b: Float32Array,
-  s: MatmulShape,
-  sharedB: boolean,
-): Float64Array {
-  const { batch, m, n, k } = s;
-  const c = new Float64Array(batch * m * n);
-  for (let z = 0; z < batch; z++) {
-    const ao = z * m * k, bo = sharedB ? 0 : z * k * n;
-    for (let r = 0; r < m; r++) {
-      for (let col = 0; col < n; col++) {
-        let acc = 0;
-        for (let i = 0; i < k; i++) {
-          const av = s.transA ? a[ao + i * m + r] : a[ao + r * k + i];
-          const bv = s.transB ? b[bo + col * k + i] : b[bo + i * n + col];
-          acc += av * bv;
-        }
-        c[z * m * n + r * n + col] = acc;
-      }
-    }
-  }
-  return c;
-}
+/** C = op(A)·op(B) in float64, for a shape as the kernels see it. */
+const referenceMatmul = (a: Float32Array, b: Float32Array, s: MatmulShape, sharedB: boolean) =>
+  refMatmul(Float64Array.from(a), Float64Array.from(b), s.batch, s.m, s.n, s.k, s.transA, s.transB, sharedB);
 
 for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
   for (const sharedB of [false, true]) {
