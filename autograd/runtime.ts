@@ -82,7 +82,9 @@ export class BufferPool {
   constructor(private device: GPUDevice) {}
 
   acquire(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
+    // Rounding up to the size class must not pass the device's largest buffer (a flat buffer can be that big).
+    const max = Math.floor(this.device.limits.maxBufferSize / 4) * 4;
+    const size = bytes <= max ? Math.min(sizeClass(bytes), max) : sizeClass(bytes);
     const list = this.free.get(size);
     let buffer = list?.pop();
     if (buffer) {

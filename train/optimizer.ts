@@ -135,7 +135,12 @@ export class AdamW {
    * storage binding. Null (per-parameter mode) when a parameter alone is larger than that.
    */
   private flatten(maxElements?: number): FlatGroup[] | null {
-    const maxBinding = Math.min(gpu().summary.limits.maxStorageBufferBindingSize ?? 2 ** 27, 2 ** 30);
+    const limits = gpu().summary.limits;
+    const maxBinding = Math.min(
+      limits.maxStorageBufferBindingSize ?? 2 ** 27,
+      limits.maxBufferSize ?? 2 ** 28,
+      2 ** 30,
+    );
     const capacity = Math.floor((maxElements ?? maxBinding / 4) / SLICE_ALIGN) * SLICE_ALIGN;
     const ordered = [...this.params.filter((p) => !p.noDecay), ...this.params.filter((p) => p.noDecay)];
     if (ordered.some((p) => alignUp(p.tensor.size) > capacity)) return null;
