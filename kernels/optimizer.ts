@@ -21,75 +21,47 @@ fn main(${LINEAR_INDEX}) {
 }`;
 }
 
-/** The uniforms of both AdamW kernels, in order (the plain kernel adds bc1 and bc2_sqrt at the end). */
-export const ADAMW_UNIFORMS =
-  "n: u32, lr: f32, wd: f32, decay_end: u32, beta1: f32, beta2: f32, eps: f32, max_norm: f32";
-
 /**
  * torch.optim.AdamW (amsgrad off) after clip_grad_norm_: g is scaled by min(1, max_norm / (‖g‖ + 1e-6))
  * read from NORMSQ on the GPU (no readback); weight decay is decoupled (p *= 1 - lr·wd) and applies to the
  * elements before `decay_end` only: one parameter (decay_end = n or 0), or a flat buffer of many, laid out
- * with every decayed parameter before every undecayed one (biases, LayerNorm weights).
+ * with every decayed parameter before every undecayed one (biases, LayerNorm weights). A non-finite norm
+ * leaves every parameter as it was.
+ *
+ * `scaled` (mixed precision): the gradients carry the loss scale (SCALE[0]) and are unscaled before
+ * clipping, as GradScaler.unscale_ does; the step count lives on the GPU (STATE[1], steps applied so far)
+ * and the bias corrections come from it, because a step whose gradients overflowed is skipped there, by the
+ * GPU, without the host waiting to learn it (GradScaler.step skips optimizer.step() the same way; the scale
+ * update that follows halves the scale). Unscaled, the host passes the bias corrections as uniforms.
  */
-export function adamwKernel(): string {
-  return `${
-    bindings(
-      [["PARAM", "read_write"], ["G", "read"], ["M", "read_write"], ["V", "read_write"], ["NORMSQ", "read"]],
-      `${ADAMW_UNIFORMS}, bc1: f32, bc2_sqrt: f32`,
-    )
-  }
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  // A non-finite gradient norm leaves every parameter as it was; the host sees the norm and stops the run.
-  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) { return; }
-  var clip = 1.0;
-  if (p.max_norm > 0.0) { clip = min(1.0, p.max_norm / (sqrt(NORMSQ[0]) + 1e-6)); }
-  let g = G[i] * clip;
-  let m = p.beta1 * M[i] + (1.0 - p.beta1) * g;
-  let v = p.beta2 * V[i] + (1.0 - p.beta2) * g * g;
-  M[i] = m;
-  V[i] = v;
-  let decayed = PARAM[i] * (1.0 - p.lr * select(p.wd, 0.0, i >= p.decay_end));
-  let denom = sqrt(v) / p.bc2_sqrt + p.eps;
-  PARAM[i] = decayed - (p.lr / p.bc1) * m / denom;
-}`;
-}
-
-/**
- * AdamW for mixed precision: as `adamwKernel`, but the gradients carry the loss scale (SCALE[0]) and the
- * optimizer's step count lives on the GPU (STATE[1], steps applied so far), because a step whose gradients
- * overflowed is skipped there, by the GPU, without the host waiting to learn it (PyTorch's GradScaler.step
- * skips optimizer.step() the same way). Unscaling happens before clipping, as GradScaler.unscale_ does.
- */
-export function adamwScaledKernel(): string {
-  return `${
-    bindings(
-      [
-        ["PARAM", "read_write"],
-        ["G", "read"],
-        ["M", "read_write"],
-        ["V", "read_write"],
-        ["NORMSQ", "read"],
-        ["SCALE", "read"],
-        ["STATE", "read"],
-      ],
-      ADAMW_UNIFORMS,
-    )
-  }
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  // Overflowed (scaled) gradients: skip the step; the scale update that follows halves the scale.
-  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) { return; }
-  let inv_scale = 1.0 / SCALE[0];
-  var clip = 1.0;
-  if (p.max_norm > 0.0) { clip = min(1.0, p.max_norm / (sqrt(NORMSQ[0]) * inv_scale + 1e-6)); }
+export function adamwKernel(scaled = false): string {
+  const buffers: [string, "read" | "read_write"][] = [
+    ["PARAM", "read_write"],
+    ["G", "read"],
+    ["M", "read_write"],
+    ["V", "read_write"],
+    ["NORMSQ", "read"],
+    ...(scaled ? [["SCALE", "read"], ["STATE", "read"]] as [string, "read"][] : []),
+  ];
+  const uniforms =
+    "n: u32, lr: f32, wd: f32, decay_end: u32, beta1: f32, beta2: f32, eps: f32, max_norm: f32";
+  const prologue = scaled
+    ? `let inv_scale = 1.0 / SCALE[0];
   let t = STATE[1] + 1.0;
   let bc1 = 1.0 - pow(p.beta1, t);
-  let bc2_sqrt = sqrt(1.0 - pow(p.beta2, t));
+  let bc2_sqrt = sqrt(1.0 - pow(p.beta2, t));`
+    : `let inv_scale = 1.0;
+  let bc1 = p.bc1;
+  let bc2_sqrt = p.bc2_sqrt;`;
+  return `${bindings(buffers, scaled ? uniforms : `${uniforms}, bc1: f32, bc2_sqrt: f32`)}
+@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (i >= p.n) { return; }
+  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) { return; }
+  ${prologue}
+  var clip = 1.0;
+  if (p.max_norm > 0.0) { clip = min(1.0, p.max_norm / (sqrt(NORMSQ[0]) * inv_scale + 1e-6)); }
   let g = G[i] * inv_scale * clip;
   let m = p.beta1 * M[i] + (1.0 - p.beta1) * g;
   let v = p.beta2 * V[i] + (1.0 - p.beta2) * g * g;

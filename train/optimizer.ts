@@ -15,13 +15,7 @@ import { type Binding, f32, gpu, grid, keep, type Tensor, tidy, type Uniform } f
 import { fill, sum, zeros } from "../autograd/ops.ts";
 import { SLICE_ALIGN, Tensor as T } from "../autograd/tensor.ts";
 import { WG } from "../kernels/common.ts";
-import {
-  adamwKernel,
-  adamwScaledKernel,
-  lossScaleUpdateKernel,
-  SQ_CHUNK,
-  sumSquaresKernel,
-} from "../kernels/optimizer.ts";
+import { adamwKernel, lossScaleUpdateKernel, SQ_CHUNK, sumSquaresKernel } from "../kernels/optimizer.ts";
 
 /** AdamW hyperparameters; defaults are PyTorch's and HF Trainer's. */
 export interface AdamWConfig {
@@ -276,7 +270,7 @@ export class AdamW {
         ...corrections,
       ];
       gpu().dispatch({
-        wgsl: scaled ? adamwScaledKernel() : adamwKernel(),
+        wgsl: adamwKernel(scaled),
         buffers: [
           param,
           grad,
