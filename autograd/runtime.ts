@@ -209,6 +209,14 @@ export class GpuRuntime {
     };
   }
 
+  /** Throws the one-line error for `--fp16` on an adapter without shader-f16; `instead` says what to do. */
+  requireShaderF16(instead: string): void {
+    const s = this.summary;
+    if (!s.shaderF16) {
+      throw new UserError(`--fp16: the adapter (${s.description}) has no shader-f16; ${instead}`);
+    }
+  }
+
   /** Messages of WebGPU validation errors so far (tests assert this stays empty). */
   takeErrors(): string[] {
     const e = this.errors;

@@ -244,9 +244,7 @@ export async function benchTrain(args: string[]): Promise<void> {
   );
 
   const fp16 = values.fp16 ?? false;
-  if (fp16 && !rt.summary.shaderF16) {
-    throw new UserError(`--fp16: the adapter (${rt.summary.description}) has no shader-f16`);
-  }
+  if (fp16) rt.requireShaderF16("run the benchmark without --fp16");
   console.log(`precision: ${fp16 ? "fp16 mixed (f16 matmul operands, f32 accumulation)" : "f32"}`);
   const results = await measure(presets, seqs, batch, steps, fp16);
   const pool = gpu().pool;

@@ -3,7 +3,6 @@
  * and global-norm clipping, evaluation, atomic checkpoints that resume exactly, and a per-step JSONL log.
  */
 import { gpu, keep, mul, noGrad, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
-import { UserError } from "../util/errors.ts";
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { mixSeed } from "../model/modules.ts";
 import { AdamW, LOSS_SCALE_DEFAULTS } from "./optimizer.ts";
@@ -131,11 +130,7 @@ export class Trainer {
   };
 
   constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
-    if (cfg.fp16 && !gpu().summary.shaderF16) {
-      throw new UserError(
-        `--fp16: the adapter (${gpu().summary.description}) has no shader-f16; train without --fp16`,
-      );
-    }
+    if (cfg.fp16) gpu().requireShaderF16("train without --fp16");
     this.optimizer = new AdamW(model.namedParameters, {
       lr: cfg.lr,
       betas: [0.9, 0.999],
