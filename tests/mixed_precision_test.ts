@@ -210,9 +210,10 @@ Deno.test({
       scales.push((await withScale.lossScale!.toArray())[0]);
     }
     assert.deepEqual(scales, [8, 8, 16, 8, 8]);
-    assert.equal(await withScale.appliedSteps(), 4);
+    const saved = await withScale.savedState();
+    assert.equal(saved.step, 4);
     assert.equal(withScale.step, 5);
-    assert.deepEqual(await withScale.lossScaleState(), { scale: 8, growthTracker: 1 });
+    assert.deepEqual(saved.lossScale, { scale: 8, growthTracker: 1 });
     withScale.dispose();
     reference.dispose();
     for (const t of [scaled, plain]) {

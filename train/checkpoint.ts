@@ -57,8 +57,7 @@ export async function saveCheckpoint(
   const moments = new Map<string, HostTensor>();
   for (const [name, t] of optimizer.m) moments.set(`exp_avg.${name}`, hostOf(t, await t.toArray()));
   for (const [name, t] of optimizer.v) moments.set(`exp_avg_sq.${name}`, hostOf(t, await t.toArray()));
-  const optimizerStep = await optimizer.appliedSteps();
-  const lossScale = await optimizer.lossScaleState();
+  const { step: optimizerStep, lossScale } = await optimizer.savedState();
   await writeDirAtomic(dir, async (tmp) => {
     await writeSafetensors(join(tmp, "model.safetensors"), weights);
     await writeSafetensors(join(tmp, OPTIMIZER_FILE), moments, { step: String(optimizerStep) });

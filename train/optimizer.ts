@@ -87,7 +87,7 @@ const alignUp = (n: number) => Math.ceil(n / SLICE_ALIGN) * SLICE_ALIGN;
 export class AdamW {
   /**
    * Updates submitted. Without a loss scale, every one is applied: this is PyTorch's `step`. With one,
-   * skipped updates count here too; the steps applied are on the GPU (`appliedSteps()`).
+   * skipped updates count here too; the steps applied are on the GPU (`savedState()`).
    */
   step = 0;
   /** exp_avg and exp_avg_sq per parameter name (slices of the flat buffers in flat mode). */
@@ -170,16 +170,15 @@ export class AdamW {
     });
   }
 
-  /** Steps applied (PyTorch's `step`): with a loss scale, read from the GPU. */
-  async appliedSteps(): Promise<number> {
-    return this.scaleState ? (await this.scaleState.toArray())[1] : this.step;
-  }
-
-  /** The loss scaler's state, or null without one. */
-  async lossScaleState(): Promise<LossScaleState | null> {
-    if (!this.lossScale || !this.scaleState) return null;
-    const [scale] = await this.lossScale.toArray(), [growthTracker] = await this.scaleState.toArray();
-    return { scale, growthTracker };
+  /**
+   * What a checkpoint keeps besides the moments: the steps applied (PyTorch's `step`) and the loss scaler's
+   * state (null without one). With a loss scale both live on the GPU and come back in one read.
+   */
+  async savedState(): Promise<{ step: number; lossScale: LossScaleState | null }> {
+    if (!this.lossScale || !this.scaleState) return { step: this.step, lossScale: null };
+    const [scaleBytes, stateBytes] = await gpu().readMany([this.lossScale.binding, this.scaleState.binding]);
+    const [scale] = new Float32Array(scaleBytes), [growthTracker, step] = new Float32Array(stateBytes);
+    return { step, lossScale: { scale, growthTracker } };
   }
 
   /** Restores the step count (and the loss scaler's state) from a checkpoint. */
@@ -292,12 +291,11 @@ export class AdamW {
       for (const p of this.params) {
         const g = p.tensor.grad;
         if (!g) continue;
-        const binding = (t: Tensor) => t.binding;
         run(
-          binding(p.tensor),
-          binding(g),
-          binding(this.m.get(p.name)!),
-          binding(this.v.get(p.name)!),
+          p.tensor.binding,
+          g.binding,
+          this.m.get(p.name)!.binding,
+          this.v.get(p.name)!.binding,
           g.size,
           p.noDecay ? 0 : g.size,
         );
