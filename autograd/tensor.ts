@@ -145,7 +145,7 @@ export class Tensor {
     const typed = dtype === "f32"
       ? (data instanceof Float32Array ? data : Float32Array.from(data))
       : dtype === "f16"
-      ? new Uint32Array(padToWords(Float16Array.from(data).buffer))
+      ? Float16Array.from(data) // upload pads an odd count to a whole 32-bit word
       : (data instanceof Int32Array ? data : Int32Array.from(data));
     gpu().upload(t.buffer, typed, t.offset);
     return t;
@@ -209,14 +209,6 @@ export class Tensor {
       });
     }
   }
-}
-
-/** An f16 array's bytes, padded to whole 32-bit words. */
-function padToWords(bytes: ArrayBuffer): ArrayBuffer {
-  if (bytes.byteLength % 4 === 0) return bytes;
-  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-  out.set(new Uint8Array(bytes));
-  return out.buffer;
 }
 
 /**
