@@ -108,6 +108,31 @@ function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp
   assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
 }
 
+Deno.test({
+  name: "fp16 training: logs the loss scale, and 6 steps = 3 steps + resume for 3 more",
+  ignore: !(await gpuReady).summary.shaderF16,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const full = join(dir, "full"), resumed = join(dir, "resumed");
+    const steps = ["--max-steps", "6", "--save-steps", "3", "--save-total-limit", "0"];
+    await train([...SMALL, "--fp16", ...steps, "--output", full]);
+    await train(["--resume", join(full, "checkpoint-3"), "--output", resumed]);
+    const a = await readLog(join(full, "log.jsonl")), b = await readLog(join(resumed, "log.jsonl"));
+    assert.equal(a.length, 6);
+    for (let i = 0; i < 6; i++) {
+      assert.equal(a[i].loss_scale, 65536, `step ${i + 1} loss scale`);
+      assert.equal(b[i].loss, a[i].loss, `step ${i + 1} loss`);
+    }
+    const state = JSON.parse(await Deno.readTextFile(join(full, "checkpoint-3", "trainer_state.json")));
+    assert.deepEqual(state.lossScale, { scale: 65536, growthTracker: 3 });
+    assert.equal(state.optimizerStep, 3);
+    const wa = (await readSafetensors(join(full, "checkpoint-6", "model.safetensors"))).tensors;
+    const wb = (await readSafetensors(join(resumed, "checkpoint-6", "model.safetensors"))).tensors;
+    for (const [name, t] of wa) assert.deepEqual(wb.get(name)!.data, t.data, name);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
 Deno.test("bad input: one-line errors, non-zero exit, and the output directory untouched", async () => {
   const dir = await Deno.makeTempDir();
   const out = join(dir, "out");
