@@ -39,6 +39,8 @@ export interface TrainShapeConfig {
   layers?: number;
   /** Mixed precision: the operands are f16. */
   f16?: boolean;
+  /** Whether attention runs unfused (its score products are matmuls); default true. */
+  unfusedAttention?: boolean;
 }
 
 /** Forward and backward matmul shapes of one DistilBERT train step (Linear: x [rows, in] · Wᵀ, W [out, in]). */
@@ -54,11 +56,13 @@ export function matmulShapesFor(c: TrainShapeConfig): MatmulShape[] {
   linear(tokens, c.dim, c.hidden); // ffn.lin1
   linear(tokens, c.hidden, c.dim); // ffn.lin2
   linear(c.batch, c.dim, c.dim); // pre_classifier
-  // scores = q·kᵀ; d(q) = g·k; d(k) = gᵀ·q
-  out.push({ batch: bh, m: c.seq, n: c.seq, k: dh, transA: false, transB: true });
-  out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: false, transB: false });
-  out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: true, transB: false });
-  // ctx = p·v; d(p) = g·vᵀ; d(v) = pᵀ·g  (the same shapes as above)
+  if (c.unfusedAttention ?? true) {
+    // scores = q·kᵀ; d(q) = g·k; d(k) = gᵀ·q
+    out.push({ batch: bh, m: c.seq, n: c.seq, k: dh, transA: false, transB: true });
+    out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: false, transB: false });
+    out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: true, transB: false });
+    // ctx = p·v; d(p) = g·vᵀ; d(v) = pᵀ·g  (the same shapes as above)
+  }
   return dedupe(c.f16 ? out.map((s) => ({ ...s, f16: true })) : out);
 }
 
@@ -169,11 +173,18 @@ export function tunedChoices(): Map<string, string> {
 
 // ---- timing --------------------------------------------------------------------------------------------
 
-/** A smaller shape with the same k, n and transposes (batch, then m, cut) for timing slow adapters. */
-export function proxyShape(s: MatmulShape, maxFlops: number): MatmulShape {
+/** The largest operand of `s` (A, B or C), in bytes. */
+const largestOperand = (s: MatmulShape) => 4 * s.batch * Math.max(s.m * s.k, s.k * s.n, s.m * s.n);
+
+/**
+ * A smaller shape with the same k, n and transposes (batch, then m, cut) for timing slow adapters, with
+ * every operand within `maxBytes` (one storage binding).
+ */
+export function proxyShape(s: MatmulShape, maxFlops: number, maxBytes = Infinity): MatmulShape {
   const p = { ...s };
-  while (flopsOf(p) > maxFlops && p.batch > 1) p.batch = Math.ceil(p.batch / 2);
-  while (flopsOf(p) > maxFlops && p.m > 256) p.m = Math.max(256, Math.ceil(p.m / 2 / 16) * 16);
+  const tooBig = () => flopsOf(p) > maxFlops || largestOperand(p) > maxBytes;
+  while (tooBig() && p.batch > 1) p.batch = Math.ceil(p.batch / 2);
+  while (tooBig() && p.m > 256) p.m = Math.max(256, Math.ceil(p.m / 2 / 16) * 16);
   return p;
 }
 
@@ -299,7 +310,18 @@ export async function autotuneMatmul(
       });
       continue;
     }
-    const proxy = proxyShape(s, maxFlops);
+    const l = gpu().limits;
+    const proxy = proxyShape(s, maxFlops, Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize));
+    if (largestOperand(proxy) > Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize)) {
+      results.push({
+        shape: s,
+        bucket,
+        choice: planName(heuristicPlan(s, cpu)),
+        timings: {},
+        source: "heuristic",
+      });
+      continue; // no proxy fits one binding (k or n alone too large): the heuristic picks
+    }
     // The tiled kernel is ~10x slower on CPU drivers (barriers are coroutine switches): not worth timing.
     // A·Bᵀ products also try each variant on B transposed first (`T+variant`).
     const names = MATMUL_VARIANTS.filter((v) => !(cpu && v.name === "tiled64")).flatMap((v) =>

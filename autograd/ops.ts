@@ -37,6 +37,15 @@ import { embeddingBackwardKernel, embeddingKernel } from "../kernels/embedding.t
 import { permuteKernel, sliceKernel } from "../kernels/layout.ts";
 import { crossEntropyBackwardKernel, crossEntropyKernel } from "../kernels/loss.ts";
 import { MATMUL_VARIANTS, type MatmulShape, matmulUniforms, type MatmulVariant } from "../kernels/matmul.ts";
+import {
+  ATTENTION_WG,
+  attentionBackwardKeyKernel,
+  attentionBackwardQueryKernel,
+  attentionBackwardRowsKernel,
+  attentionForwardKernel,
+  type AttentionKernelConfig,
+  attentionWorkgroups,
+} from "../kernels/attention.ts";
 
 function run(
   wgsl: string,
@@ -45,7 +54,14 @@ function run(
   workgroups: [number, number?, number?],
   label: string,
 ) {
-  gpu().dispatch({ wgsl, buffers: buffers.map((t) => t.binding), uniforms, workgroups, label });
+  gpu().dispatch({
+    wgsl,
+    buffers: buffers.map((t) => t.binding),
+    uniforms,
+    workgroups,
+    label,
+    detail: () => buffers.map((t) => fmtShape(t.shape)).join(" "),
+  });
 }
 
 /** Dispatch for one thread per element of an n-element output. */
@@ -501,6 +517,68 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
   });
 }
 
+export interface AttentionOptions {
+  /** Heads per batch row: q's leading axis is batch × heads, the mask's is batch. */
+  heads: number;
+  /** Multiplies every score (HF: 1 / sqrt(head_dim)). */
+  scale: number;
+  /** Dropout on the attention probabilities (training): probability and seed. */
+  dropout?: { p: number; seed: number };
+}
+
+/** Query (forward, dQ) or key (dK/dV) rows per thread of the fused attention kernels. */
+const ATTENTION_ROWS = 4;
+
+/** dropout's uniforms: the keep threshold on 32 hash bits and the 1 / (1 - p) scale. */
+function dropoutUniforms(p: number): [number, number] {
+  if (p >= 1) throw new Error(`dropout: probability must be below 1, got ${p}`);
+  return [Math.min(0xffffffff, Math.round(p * 2 ** 32)), 1 / (1 - p)];
+}
+
+/**
+ * softmax(scale · q·kᵀ with masked keys at the f32 minimum) · v, fused: the [batch·heads, S, S] scores are
+ * never stored (FlashAttention; see kernels/attention.ts), so memory is O(batch·heads·S·head_dim). q, k, v are
+ * [batch·heads, S, head_dim] (f32, or f16 operands under mixed precision); `mask` is [batch, S] with 1 = key
+ * kept. Equal to `matmul` → `softmax` → `dropout` → `matmul` (the unfused reference, same dropout masks);
+ * tests/attention_test.ts proves it.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, opts: AttentionOptions): Tensor {
+  const [bh, seq, dh] = q.shape;
+  const fits = q.shape.length === 3 && [k, v].every((t) => t.shape.join() === q.shape.join()) &&
+    k.dtype === q.dtype && v.dtype === q.dtype && q.dtype !== "i32" && mask.dtype === "f32" &&
+    mask.shape.length === 2 && mask.shape[1] === seq && mask.shape[0] * opts.heads === bh;
+  if (!fits) {
+    throw new Error(
+      `attention: q ${fmtShape(q.shape)} ${q.dtype}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} and ` +
+        `mask ${fmtShape(mask.shape)} do not fit ${opts.heads} heads`,
+    );
+  }
+  const p = opts.dropout && opts.dropout.p > 0 ? opts.dropout : null;
+  const [threshold, dropScale] = p ? dropoutUniforms(p.p) : [0, 1];
+  const cfg: AttentionKernelConfig = {
+    headDim: dh,
+    rows: ATTENTION_ROWS,
+    dropout: !!p,
+    f16: q.dtype === "f16",
+  };
+  const u = [bh, seq, opts.heads, f32(opts.scale), (p?.seed ?? 0) >>> 0, threshold, f32(dropScale)];
+  const maxGrid = gpu().limits.maxComputeWorkgroupsPerDimension;
+  const groups = attentionWorkgroups(bh, seq, ATTENTION_ROWS, maxGrid);
+  const o = new Tensor([bh, seq, dh]);
+  const stats = new Tensor([bh * seq, 2]);
+  run(attentionForwardKernel(cfg), [q, k, v, mask, o, stats], u, groups, "attention");
+  return record(o, [q, k, v], (g) => {
+    const rows = new Tensor([bh * seq, 4]);
+    const rowGroups = grid(Math.ceil((bh * seq) / ATTENTION_WG));
+    run(attentionBackwardRowsKernel(cfg), [stats, o, g, rows], [bh * seq], rowGroups, "attention_rows");
+    const dq = new Tensor(q.shape), dk = new Tensor(k.shape), dv = new Tensor(v.shape);
+    run(attentionBackwardQueryKernel(cfg), [q, k, v, mask, rows, g, dq], u, groups, "attention_dq");
+    run(attentionBackwardKeyKernel(cfg), [q, k, v, mask, rows, g, dk, dv], u, groups, "attention_dkv");
+    rows.dispose();
+    return [dq, dk, dv];
+  });
+}
+
 /**
  * Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1-p). The mask
  * comes from a counter-based hash of (seed, index), so the backward pass and a rerun with the same seed
@@ -508,9 +586,8 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
  */
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
   if (p <= 0) return x;
-  if (p >= 1) throw new Error(`dropout: probability must be below 1, got ${p}`);
-  const threshold = Math.min(0xffffffff, Math.round(p * 2 ** 32));
-  const u = [x.size, seed >>> 0, threshold, f32(1 / (1 - p))];
+  const [threshold, dropScale] = dropoutUniforms(p);
+  const u = [x.size, seed >>> 0, threshold, f32(dropScale)];
   const apply = (src: Tensor) => {
     const out = new Tensor(src.shape);
     run(dropoutKernel(), [src, out], u, linear(src.size), "dropout");

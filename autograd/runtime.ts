@@ -3,7 +3,7 @@
  * class, and dispatch batching (every dispatch of a step is recorded into one command encoder and submitted
  * once, when the host needs a result or the caller flushes).
  */
-import { UserError } from "../util/errors.ts";
+import { DeviceError, UserError } from "../util/errors.ts";
 
 /** How to get an adapter when there is none: said once, in one line. */
 const NO_ADAPTER = "no WebGPU adapter found: install a GPU driver with Vulkan/Metal/D3D12 support, " +
@@ -30,10 +30,13 @@ export interface DispatchSpec {
   buffers: Binding[];
   uniforms?: Uniform[];
   workgroups: [number, number?, number?];
-  /** A label for profiles and errors. */
+  /** A label for profiles and errors: the kernel's name. */
   label?: string;
+  /** What the op works on (shapes), for error messages only: computed when an error needs it. */
+  detail?: () => string;
 }
 
+/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: every adapter has at least this many. */
 const MAX_WORKGROUPS = 65535;
 
 /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
@@ -81,10 +84,16 @@ export class BufferPool {
 
   constructor(private device: GPUDevice) {}
 
+  /** A buffer of at least `bytes`; a DeviceError when the adapter cannot make one that large. */
   acquire(bytes: number): GPUBuffer {
     // Rounding up to the size class must not pass the device's largest buffer (a flat buffer can be that big).
     const max = Math.floor(this.device.limits.maxBufferSize / 4) * 4;
-    const size = bytes <= max ? Math.min(sizeClass(bytes), max) : sizeClass(bytes);
+    if (bytes > max) {
+      throw new DeviceError(
+        `${fmtBytes(bytes)} in one buffer is over the adapter's maxBufferSize (${fmtBytes(max)})`,
+      );
+    }
+    const size = Math.min(sizeClass(bytes), max);
     const list = this.free.get(size);
     let buffer = list?.pop();
     if (buffer) {
@@ -172,6 +181,66 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/** Options of a runtime; `runtimeOptionsFromEnv` reads them from the environment. */
+export interface RuntimeOptions {
+  /**
+   * "adapter" (default): request the adapter's own maximum buffer and workgroup limits and shader-f16.
+   * "default": the WebGPU specification's default limits and no optional feature, what every adapter and
+   * browser gives (DISTILBERT_WEBGPU_LIMITS=default; CI runs the test suite this way too).
+   */
+  limits: "adapter" | "default";
+  /**
+   * Test-only: skip the host-side limit checks of `dispatch`, so an oversized binding reaches the device
+   * and its validation error takes the device-error path (DISTILBERT_SKIP_LIMIT_CHECKS=1).
+   */
+  skipLimitChecks: boolean;
+  /** Test-only: destroy the device after this many dispatches (a device loss; DISTILBERT_LOSE_DEVICE_AFTER=N). */
+  loseDeviceAfter: number | null;
+  /**
+   * Self-attention's path (DISTILBERT_ATTENTION): "auto" (default) picks per shape (model `attentionPath`);
+   * "fused" or "unfused" forces one (tests, benchmarks, A/B runs).
+   */
+  attention: "auto" | "fused" | "unfused";
+}
+
+export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
+  limits: "adapter",
+  skipLimitChecks: false,
+  loseDeviceAfter: null,
+  attention: "auto",
+};
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no env permission (a page, a restricted run): defaults
+  }
+}
+
+export function runtimeOptionsFromEnv(): RuntimeOptions {
+  const limits = env("DISTILBERT_WEBGPU_LIMITS") ?? "adapter";
+  if (limits !== "adapter" && limits !== "default") {
+    throw new UserError(`DISTILBERT_WEBGPU_LIMITS: must be "adapter" or "default", got "${limits}"`);
+  }
+  const attention = env("DISTILBERT_ATTENTION") ?? "auto";
+  if (attention !== "auto" && attention !== "fused" && attention !== "unfused") {
+    throw new UserError(`DISTILBERT_ATTENTION: must be "auto", "fused" or "unfused", got "${attention}"`);
+  }
+  const lose = env("DISTILBERT_LOSE_DEVICE_AFTER");
+  return {
+    limits,
+    skipLimitChecks: env("DISTILBERT_SKIP_LIMIT_CHECKS") === "1",
+    loseDeviceAfter: lose ? Number(lose) : null,
+    attention,
+  };
+}
+
+const ERROR_FILTERS: GPUErrorFilter[] = ["validation", "out-of-memory", "internal"];
+
+/** One line of a WebGPU error message (wgpu's are multi-line, with the context first). */
+const oneLine = (message: string) => message.split("\n").map((l) => l.trim()).filter((l) => l).join("; ");
+
 export class GpuRuntime {
   readonly pool: BufferPool;
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -179,18 +248,61 @@ export class GpuRuntime {
   private pass: GPUComputePassEncoder | null = null;
   private arena: UniformArena;
   private afterSubmit: GPUBuffer[] = [];
+  /** Device errors seen so far (uncaptured, from a dispatch's scope, or from a submission's scope). */
   private errors: string[] = [];
+  /** Settles once every submission so far has been validated; rejects with the first device error. */
+  private validated: Promise<void> = Promise.resolve();
+  private lostReason: string | null = null;
   dispatches = 0;
   submits = 0;
 
-  constructor(readonly adapter: GPUAdapter, readonly device: GPUDevice) {
+  constructor(
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    public options: RuntimeOptions = DEFAULT_RUNTIME_OPTIONS,
+  ) {
     this.pool = new BufferPool(device);
     this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
     device.addEventListener("uncapturederror", (event) => {
-      const message = (event as GPUUncapturedErrorEvent).error.message;
-      this.errors.push(message);
-      console.error(`WebGPU error: ${message.split("\n")[0]}`);
+      this.errors.push(oneLine((event as GPUUncapturedErrorEvent).error.message));
     });
+    device.lost.then((info) => {
+      this.lostReason = `the device was lost (${info.reason ?? "unknown"}: ${
+        oneLine(info.message) || "no message"
+      })`;
+    });
+    this.pushSubmissionScopes();
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /**
+   * The first device error since the last one reported (or the device's loss, for good), as a DeviceError;
+   * null while all is well. Reported once: a caller that survives it (a test) finds the runtime usable.
+   */
+  private failure(): DeviceError | null {
+    if (this.lostReason) return new DeviceError(this.lostReason);
+    const first = this.errors[0];
+    this.errors = [];
+    return first !== undefined ? new DeviceError(first) : null;
+  }
+
+  /**
+   * Resolves once every submission so far has been validated by the device, or throws the first device
+   * error (validation, out-of-memory, internal, or a lost device) as a DeviceError. Every read calls it, so a
+   * step's loss, an evaluation's logits and a checkpoint's weights are never taken from a failed state.
+   */
+  async checkErrors(): Promise<void> {
+    await this.validated;
+    const failure = this.failure();
+    if (failure) throw failure;
+  }
+
+  /** Every command between two flushes runs inside these scopes; `flush` pops them with the submission. */
+  private pushSubmissionScopes(): void {
+    for (const filter of ERROR_FILTERS) this.device.pushErrorScope(filter);
   }
 
   get summary(): AdapterSummary {
@@ -217,7 +329,7 @@ export class GpuRuntime {
     }
   }
 
-  /** Messages of WebGPU validation errors so far (tests assert this stays empty). */
+  /** Messages of device errors so far, cleared (tests assert this stays empty). */
   takeErrors(): string[] {
     const e = this.errors;
     this.errors = [];
@@ -260,7 +372,51 @@ export class GpuRuntime {
     return this.getEncoder();
   }
 
+  /**
+   * Throws a DeviceError naming the kernel, what it works on and the limit, when `spec` needs more than the
+   * device allows: the host knows every binding's size and the grid, so nothing invalid reaches the device.
+   */
+  private checkLimits(spec: DispatchSpec): void {
+    const l = this.device.limits, label = spec.label ?? "kernel";
+    const fail = (what: string) => {
+      throw new DeviceError(`${label}${spec.detail ? ` ${spec.detail()}` : ""}: ${what}`);
+    };
+    if (spec.buffers.length > l.maxStorageBuffersPerShaderStage) {
+      fail(
+        `${spec.buffers.length} storage buffers, over the adapter's maxStorageBuffersPerShaderStage ` +
+          `(${l.maxStorageBuffersPerShaderStage})`,
+      );
+    }
+    spec.buffers.forEach((b, i) => {
+      if (b.bytes > l.maxStorageBufferBindingSize) {
+        fail(
+          `binding ${i} is ${fmtBytes(b.bytes)}, over the adapter's maxStorageBufferBindingSize ` +
+            `(${fmtBytes(l.maxStorageBufferBindingSize)})`,
+        );
+      }
+      if ((b.offset ?? 0) % l.minStorageBufferOffsetAlignment !== 0) {
+        fail(`binding ${i} starts at byte ${b.offset}, not a multiple of minStorageBufferOffsetAlignment`);
+      }
+    });
+    for (const n of spec.workgroups) {
+      if (n !== undefined && n > l.maxComputeWorkgroupsPerDimension) {
+        fail(
+          `${n} workgroups along one dimension, over the adapter's maxComputeWorkgroupsPerDimension ` +
+            `(${l.maxComputeWorkgroupsPerDimension})`,
+        );
+      }
+    }
+  }
+
   dispatch(spec: DispatchSpec): void {
+    if (!this.options.skipLimitChecks) this.checkLimits(spec);
+    if (this.options.loseDeviceAfter !== null && this.dispatches === this.options.loseDeviceAfter) {
+      // Test-only fault: everything from here on fails as on a real device loss.
+      this.lostReason = `the device was lost (destroyed after ${this.dispatches} dispatches: a test fault)`;
+      this.device.destroy();
+    }
+    // Pipeline and bind-group errors are reported to this dispatch's own scope, so they name the kernel.
+    this.device.pushErrorScope("validation");
     const pipeline = this.pipeline(spec.wgsl, spec.label);
     const entries: GPUBindGroupEntry[] = spec.buffers.map((b, i) => ({
       binding: i,
@@ -273,13 +429,23 @@ export class GpuRuntime {
         resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size },
       });
     }
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+      label: spec.label,
+    });
     const pass = this.getPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = spec.workgroups;
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
+    this.device.popErrorScope().then((error) => {
+      if (error) {
+        const detail = spec.detail ? ` ${spec.detail()}` : "";
+        this.errors.push(`${spec.label ?? "kernel"}${detail}: ${oneLine(error.message)}`);
+      }
+    }, () => {}); // a lost device rejects its scopes: `lostReason` says why
   }
 
   /** Records a copy of host data into `buffer` at `offset`, ordered after every dispatch recorded so far. */
@@ -291,9 +457,17 @@ export class GpuRuntime {
       usage: GPUBufferUsage.COPY_SRC,
       mappedAtCreation: true,
     });
-    new Uint8Array(staging.getMappedRange()).set(
-      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    );
+    let range: ArrayBuffer;
+    try {
+      range = staging.getMappedRange();
+    } catch (err) {
+      // Only a lost or destroyed device refuses to map a buffer it just created mapped.
+      staging.destroy();
+      throw new DeviceError(
+        this.lostReason ?? `the device refused an upload, it was lost (${(err as Error).message})`,
+      );
+    }
+    new Uint8Array(range).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     staging.unmap();
     this.endPass().copyBufferToBuffer(staging, 0, buffer, offset, bytes);
     this.afterSubmit.push(staging);
@@ -303,7 +477,10 @@ export class GpuRuntime {
     this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, Math.ceil(bytes / 4) * 4);
   }
 
-  /** Submits everything recorded so far as one command buffer. */
+  /**
+   * Submits everything recorded so far as one command buffer, and closes the error scopes it ran in: their
+   * errors (a pass's validation, out of memory) are checked by `checkErrors` before any read returns.
+   */
   flush(): void {
     if (!this.encoder) return;
     const encoder = this.endPass();
@@ -313,6 +490,13 @@ export class GpuRuntime {
     this.submits++;
     for (const b of this.afterSubmit) b.destroy();
     this.afterSubmit = [];
+    const submission = this.submits;
+    const scopes = ERROR_FILTERS.map(() => this.device.popErrorScope());
+    this.pushSubmissionScopes();
+    const errors = Promise.all(scopes).then((found) => {
+      for (const e of found) if (e) this.errors.push(`submission ${submission}: ${oneLine(e.message)}`);
+    }, () => {}); // a lost device rejects its scopes: `lostReason` says why
+    this.validated = Promise.all([this.validated, errors]).then(() => {});
   }
 
   /** Reads `bytes` of `buffer` back to the host; flushes first. */
@@ -341,7 +525,16 @@ export class GpuRuntime {
       encoder.copyBufferToBuffer(s.buffer, s.offset ?? 0, staging, offsets[i], sizes[i])
     );
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
+    const mapped = staging.mapAsync(GPUMapMode.READ);
+    try {
+      await this.checkErrors();
+      await mapped;
+    } catch (err) {
+      mapped.catch(() => {});
+      staging.destroy();
+      if (err instanceof DeviceError) throw err;
+      throw this.failure() ?? new DeviceError(`reading results back failed: ${(err as Error).message}`);
+    }
     const range = staging.getMappedRange();
     const out = sources.map((s, i) => range.slice(offsets[i], offsets[i] + s.bytes));
     staging.unmap();
@@ -349,11 +542,18 @@ export class GpuRuntime {
     return out;
   }
 
-  /** Waits until the GPU has finished everything submitted so far. */
+  /** Waits until the GPU has finished everything submitted so far; throws the first device error. */
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
   }
+}
+
+/** Bytes for messages: "201,326,592 bytes (192 MiB)". */
+export function fmtBytes(bytes: number): string {
+  const mib = bytes / 2 ** 20;
+  return `${bytes.toLocaleString("en-US")} bytes (${mib >= 10 ? mib.toFixed(0) : mib.toPrecision(2)} MiB)`;
 }
 
 const LIMIT_KEYS = [
@@ -365,33 +565,42 @@ const LIMIT_KEYS = [
   "maxComputeWorkgroupsPerDimension",
   "maxStorageBuffersPerShaderStage",
   "minUniformBufferOffsetAlignment",
+  "minStorageBufferOffsetAlignment",
 ];
 
 let runtimePromise: Promise<GpuRuntime> | null = null;
 let current: GpuRuntime | null = null;
 
-/** The process's one runtime, created on first use with the adapter's own maximum buffer limits. */
-export function initGpu(): Promise<GpuRuntime> {
+/**
+ * The process's one runtime, created on first use: by default with the adapter's own maximum buffer and
+ * workgroup limits and shader-f16 when it has it; with `limits: "default"` (DISTILBERT_WEBGPU_LIMITS=default)
+ * with the WebGPU specification's default limits and no optional feature, as the most limited adapter.
+ */
+export function initGpu(options: RuntimeOptions = runtimeOptionsFromEnv()): Promise<GpuRuntime> {
   if (!runtimePromise) {
     runtimePromise = (async () => {
       const gpu = (navigator as { gpu?: GPU }).gpu;
       const adapter = await gpu?.requestAdapter({ powerPreference: "high-performance" });
       if (!adapter) throw new UserError(NO_ADAPTER);
-      const features: GPUFeatureName[] = [];
-      if (adapter.features.has("shader-f16")) features.push("shader-f16");
-      const device = await adapter.requestDevice({
-        requiredFeatures: features,
-        requiredLimits: {
-          maxBufferSize: adapter.limits.maxBufferSize,
-          maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-          maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-          maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
-          maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
-          maxComputeWorkgroupSizeY: adapter.limits.maxComputeWorkgroupSizeY,
-          maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
-        },
-      });
-      current = new GpuRuntime(adapter, device);
+      let descriptor: GPUDeviceDescriptor = {};
+      if (options.limits === "adapter") {
+        const features: GPUFeatureName[] = [];
+        if (adapter.features.has("shader-f16")) features.push("shader-f16");
+        descriptor = {
+          requiredFeatures: features,
+          requiredLimits: {
+            maxBufferSize: adapter.limits.maxBufferSize,
+            maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+            maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+            maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+            maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
+            maxComputeWorkgroupSizeY: adapter.limits.maxComputeWorkgroupSizeY,
+            maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+          },
+        };
+      }
+      const device = await adapter.requestDevice(descriptor);
+      current = new GpuRuntime(adapter, device, options);
       return current;
     })();
   }

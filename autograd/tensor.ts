@@ -6,6 +6,7 @@
  * Ops record a node (parents + backward closure); `backward()` walks them in reverse topological order.
  */
 import { gpu } from "./runtime.ts";
+import { DeviceError } from "../util/errors.ts";
 
 export type DType = "f32" | "i32" | "f16";
 
@@ -59,7 +60,18 @@ export class Tensor {
       this.offset = offset;
     } else {
       const bytes = storageBytes(this.size, dtype);
-      this.storage = new Storage(gpu().pool.acquire(bytes), bytes);
+      let buffer: GPUBuffer;
+      try {
+        buffer = gpu().pool.acquire(bytes);
+      } catch (err) {
+        if (!(err instanceof DeviceError)) throw err;
+        throw new DeviceError(
+          `a ${dtype} tensor ${
+            fmtShape(shape)
+          } needs ${err.message}: use a smaller --batch-size or --max-length`,
+        );
+      }
+      this.storage = new Storage(buffer, bytes);
       this.storage.refs = 1;
     }
     scopes.at(-1)?.add(this);

@@ -26,8 +26,12 @@ export function bindings(
   return lines.join("\n");
 }
 
-/** The most negative f32: HF DistilBERT fills masked attention scores with torch.finfo(float32).min. */
-export const F32_MIN = "-3.40282347e+38";
+/**
+ * The most negative f32: HF DistilBERT fills masked attention scores with torch.finfo(float32).min. Written
+ * with all its digits: a shorter decimal such as -3.40282347e+38 lies outside f32's finite range, which the
+ * WGSL spec makes a shader-creation error (Chromium's Tint enforces it; naga rounds).
+ */
+export const F32_MIN = "-3.4028234663852886e+38";
 
 /** Threads of a row-per-workgroup kernel (softmax, layer norm). */
 export const ROW_THREADS = 64;

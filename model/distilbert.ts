@@ -3,25 +3,30 @@
  * learned positions, LayerNorm, dropout), post-LN transformer blocks, and the classification head on
  * token 0 (pre_classifier → ReLU → dropout → classifier).
  */
+import { DeviceError } from "../util/errors.ts";
 import {
+  attention,
   crossEntropy,
   embedding,
+  fmtBytes,
+  gpu,
   keep,
-  matmul,
   permute,
   reshape,
-  scale,
   slice,
   softmax,
   Tensor,
 } from "../autograd/mod.ts";
 import type { DistilBertConfig } from "./config.ts";
+import { matmulShapesFor } from "../autograd/autotune.ts";
+import type { MatmulShape } from "../kernels/matmul.ts";
 import { parameterSpecs } from "./params.ts";
 import type { HostTensor } from "./safetensors.ts";
 import {
   addLayerNormModule,
-  autocastMatmul,
+  autocast,
   DropoutStream,
+  FULL_PRECISION,
   linear,
   linearActivation,
   type Params,
@@ -29,6 +34,26 @@ import {
 
 /** HF DistilBERT's LayerNorm eps. */
 export const LAYER_NORM_EPS = 1e-12;
+
+/**
+ * How self-attention runs: "fused" never stores the [batch·heads, S, S] scores (ops `attention`), "unfused"
+ * is the reference path (scores, masked softmax, dropout, product; the scores must fit one storage binding).
+ */
+export type AttentionPath = "fused" | "unfused";
+
+/**
+ * The attention path for `batch` rows of `seq` tokens: the runtime's setting when it forces one
+ * (DISTILBERT_ATTENTION), else fused wherever the unfused scores would not fit the adapter's storage binding
+ * or buffer, and the unfused path otherwise (on lavapipe the two run at about the same speed at 256 tokens;
+ * docs/benchmarks.md).
+ */
+export function attentionPath(batch: number, heads: number, seq: number): AttentionPath {
+  const rt = gpu();
+  if (rt.options.attention !== "auto") return rt.options.attention;
+  const scoreBytes = batch * heads * seq * seq * 4;
+  const l = rt.limits;
+  return scoreBytes > Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize) ? "fused" : "unfused";
+}
 
 /** A padded batch: ids and mask are [batch, seq] row-major; mask 1 = token, 0 = padding. */
 export interface Batch {
@@ -59,6 +84,46 @@ export class DistilBertClassifier {
     return model;
   }
 
+  /**
+   * The most rows of `seq` tokens one pass (forward and backward) can take on this adapter: every tensor it
+   * makes must fit one storage binding and one buffer, and the largest per row is the FFN's hidden
+   * activation (seq × hidden_dim), or the scores (heads × seq × seq) when attention is forced unfused.
+   * Larger batches run as several passes (the trainer accumulates their gradients, evaluation concatenates
+   * their logits): the same result, within float rounding. A DeviceError when not even one row fits.
+   */
+  maxRowsPerPass(seq: number): number {
+    if (gpu().options.skipLimitChecks) return Infinity; // test-only: let oversized work reach the device
+    const c = this.config, l = gpu().limits;
+    const limit = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
+    const scores = gpu().options.attention === "unfused" ? c.n_heads * seq : 0;
+    const perRow = seq * 4 * Math.max(c.dim, c.hidden_dim, scores);
+    const rows = Math.floor(limit / perRow);
+    if (rows < 1) {
+      throw new DeviceError(
+        `one row of ${seq} tokens needs ${fmtBytes(perRow)} in one storage binding, over the adapter's ` +
+          `limit (${fmtBytes(limit)}): use a smaller --max-length`,
+      );
+    }
+    return rows;
+  }
+
+  /**
+   * The matmul shapes of a pass over `batch` rows of `seq` tokens (forward and backward), for the autotuner:
+   * as many rows as one pass takes, and the attention products only where attention runs unfused.
+   */
+  matmulShapes(batch: number, seq: number, f16 = false): MatmulShape[] {
+    const c = this.config, rows = Math.min(batch, this.maxRowsPerPass(seq));
+    return matmulShapesFor({
+      batch: rows,
+      seq,
+      dim: c.dim,
+      hidden: c.hidden_dim,
+      heads: c.n_heads,
+      f16,
+      unfusedAttention: attentionPath(rows, c.n_heads, seq) === "unfused",
+    });
+  }
+
   /** Parameters with the weight-decay flag HF Trainer uses (no decay on biases and LayerNorm weights). */
   get namedParameters(): { name: string; tensor: Tensor; noDecay: boolean }[] {
     return parameterSpecs(this.config).map((s) => ({
@@ -76,11 +141,12 @@ export class DistilBertClassifier {
 
   /**
    * Logits [batch, num_labels]. Dropout is applied when `training` (masks from `seed`). `fp16` runs every
-   * matmul on f16 operands with f32 accumulation (mixed precision; see `autocastMatmul`).
+   * matmul on f16 operands with f32 accumulation (mixed precision; see `autocast`).
    */
   forward(batch: Batch, opts: { training: boolean; seed?: number; fp16?: boolean }): Tensor {
     const c = this.config, p = this.p;
-    const mm = opts.fp16 ? autocastMatmul() : matmul;
+    const precision = opts.fp16 ? autocast() : FULL_PRECISION;
+    const mm = precision.matmul;
     const { batch: B, seq: S } = batch;
     const D = c.dim, H = c.n_heads, dh = D / H;
     if (S > c.max_position_embeddings) {
@@ -102,14 +168,26 @@ export class DistilBertClassifier {
     x = drop.apply(x, c.dropout);
 
     const heads = (t: Tensor) => reshape(permute(reshape(t, [B, S, H, dh]), [0, 2, 1, 3]), [B * H, S, dh]);
+    const path = attentionPath(B, H, S);
+    // HF (transformers 5) scales the product q·kᵀ by 1/sqrt(head_dim), then adds the mask.
+    const scale = 1 / Math.sqrt(dh);
     for (let l = 0; l < c.n_layers; l++) {
       const pre = `distilbert.transformer.layer.${l}`;
-      const q = heads(scale(linear(p, `${pre}.attention.q_lin`, x, mm), 1 / Math.sqrt(dh)));
+      const q = heads(linear(p, `${pre}.attention.q_lin`, x, mm));
       const k = heads(linear(p, `${pre}.attention.k_lin`, x, mm));
       const v = heads(linear(p, `${pre}.attention.v_lin`, x, mm));
-      let weights = softmax(mm(q, k, { transB: true }), { mask });
-      weights = drop.apply(weights, c.attention_dropout);
-      const ctx = reshape(permute(reshape(mm(weights, v), [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
+      let context: Tensor;
+      if (path === "fused") {
+        const seed = drop.next(c.attention_dropout);
+        const dropout = seed === null ? undefined : { p: c.attention_dropout, seed };
+        const [qo, ko, vo] = [q, k, v].map(precision.operand);
+        context = attention(qo, ko, vo, mask, { heads: H, scale, dropout });
+      } else {
+        let weights = softmax(mm(q, k, { transB: true }), { mask, scale });
+        weights = drop.apply(weights, c.attention_dropout);
+        context = mm(weights, v);
+      }
+      const ctx = reshape(permute(reshape(context, [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
       const attnOut = linear(p, `${pre}.attention.out_lin`, ctx, mm);
       const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
       const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);

@@ -16,19 +16,28 @@ export type Params = (name: string) => Tensor;
 /** The matmul a forward pass uses: `matmul` itself, or one that autocasts its operands (`autocastMatmul`). */
 export type Matmul = (a: Tensor, b: Tensor, opts?: { transA?: boolean; transB?: boolean }) => Tensor;
 
+/** How a forward pass rounds the operands of its products: `operand` gives what a product reads. */
+export interface Precision {
+  matmul: Matmul;
+  /** The tensor a product (a matmul, fused attention) reads: itself in f32, an f16 copy under autocast. */
+  operand: (t: Tensor) => Tensor;
+}
+
+export const FULL_PRECISION: Precision = { matmul, operand: (t) => t };
+
 /**
  * Mixed precision, as PyTorch's autocast does for matmuls: the operands are rounded to f16 (each tensor
  * once per pass, however many products read it: q, k and v share their input), the products accumulate
  * in f32 and the result is f32. Everything else (softmax, layer norm, GELU, the loss) stays f32.
  */
-export function autocastMatmul(): Matmul {
+export function autocast(): Precision {
   const halves = new WeakMap<Tensor, Tensor>();
-  const half = (t: Tensor) => {
+  const operand = (t: Tensor) => {
     let h = halves.get(t);
     if (!h || h.disposed) halves.set(t, h = cast(t, "f16"));
     return h;
   };
-  return (a, b, opts) => matmul(half(a), half(b), opts);
+  return { matmul: (a, b, opts) => matmul(operand(a), operand(b), opts), operand };
 }
 
 /** PyTorch's Linear: y = x · Wᵀ + b, W stored [out, in]; x is [rows, in]. */
@@ -71,8 +80,14 @@ export class DropoutStream {
   constructor(private readonly seed: number, readonly training: boolean) {}
 
   apply(x: Tensor, p: number): Tensor {
-    if (!this.training || p <= 0) return x;
-    return dropout(x, p, mixSeed(this.seed, this.calls++));
+    const seed = this.next(p);
+    return seed === null ? x : dropout(x, p, seed);
+  }
+
+  /** The seed of the next dropout site (for a fused op that drops inside its kernel); null when off. */
+  next(p: number): number | null {
+    if (!this.training || p <= 0) return null;
+    return mixSeed(this.seed, this.calls++);
   }
 }
 

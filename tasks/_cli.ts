@@ -1,14 +1,21 @@
 /** Shared plumbing for `tasks/*.ts`: flag parsing and one-line errors. Tasks only parse flags and call mod.ts. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UserError } from "../util/errors.ts";
+import { DeviceError, UserError } from "../util/errors.ts";
 
-/** Runs a task's main: user errors become one line on stderr and exit 1, with no stack trace. */
+/**
+ * Runs a task's main: user errors and device errors (the GPU failed or refused the work) become one line on
+ * stderr and exit 1, with no stack trace.
+ */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (err) {
     if (err instanceof UserError) {
       console.error(`error: ${err.message}`);
+      Deno.exit(1);
+    }
+    if (err instanceof DeviceError) {
+      console.error(`error: WebGPU: ${err.message}`);
       Deno.exit(1);
     }
     throw err;

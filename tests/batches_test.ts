@@ -1,6 +1,6 @@
 /** Batching: epoch orders, dynamic padding, and length bucketing. */
 import assert from "node:assert/strict";
-import { bucketByLength, epochOrder, makeBatch, paddingEfficiency } from "../train/batches.ts";
+import { bucketByLength, epochOrder, makeBatch, paddingEfficiency, splitBatch } from "../train/batches.ts";
 import { mulberry32 } from "../util/random.ts";
 
 const random = mulberry32(3);
@@ -41,4 +41,22 @@ Deno.test("makeBatch pads to the longest row with 0 ids and a 0 mask", () => {
   assert.deepEqual(b.ids, Int32Array.from([101, 102, 0, 101, 5, 102]));
   assert.deepEqual(b.mask, Float32Array.from([1, 1, 0, 1, 1, 1]));
   assert.deepEqual(b.labels, Int32Array.from([0, 1]));
+});
+
+Deno.test("splitBatch: as few pieces as fit, as even as they come, each keeping the padded length", () => {
+  const seq = 3, rows = 9;
+  const batch = {
+    ids: Int32Array.from({ length: rows * seq }, (_, i) => i),
+    mask: new Float32Array(rows * seq).fill(1),
+    labels: Int32Array.from({ length: rows }, (_, i) => i % 2),
+    batch: rows,
+    seq,
+  };
+  assert.deepEqual(splitBatch(batch, 9), [batch]);
+  const pieces = splitBatch(batch, 8);
+  assert.deepEqual(pieces.map((p) => p.batch), [5, 4]);
+  assert.ok(pieces.every((p) => p.seq === seq));
+  assert.deepEqual(Array.from(pieces[1].ids), Array.from(batch.ids.subarray(15)));
+  assert.deepEqual(Array.from(pieces[1].labels!), [1, 0, 1, 0]);
+  assert.deepEqual(splitBatch(batch, 2).map((p) => p.batch), [2, 2, 2, 2, 1]);
 });

@@ -22,6 +22,18 @@ if (ignore) {
   console.warn("parity tests skipped: ../shared/golden is missing (it sits beside the checkout in CI)");
 }
 
+/** Runs `fn` with self-attention forced onto one path (the runtime's setting), then restores it. */
+async function withAttention(path: "fused" | "unfused", fn: () => Promise<void>): Promise<void> {
+  const rt = await gpuReady;
+  const before = rt.options;
+  rt.options = { ...before, attention: path };
+  try {
+    await fn();
+  } finally {
+    rt.options = before;
+  }
+}
+
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
@@ -62,76 +74,82 @@ const PRECISIONS = {
   fp16: { logits: 2e-2, logitsRelative: true, loss: null, grad: 5e-2 },
 };
 
-for (const precision of ["f32", "fp16"] as const) {
-  for (const name of ["tiny", "odd-shapes", "small"]) {
-    const tol = PRECISIONS[precision];
-    Deno.test({
-      name:
-        `golden model ${name}${precision === "fp16" ? " (fp16 mixed precision)" : ""}: logits, loss and ` +
-        "every gradient match PyTorch",
-      ignore,
-      fn: async () => {
-        await gpuReady;
-        const fp16 = precision === "fp16";
-        const dir = join(golden!, "model", name);
-        const loaded = await loadClassifierCheckpoint(dir);
-        assert.deepEqual(loaded.missingKeys, []);
-        assert.deepEqual(loaded.unexpectedKeys, []);
-        const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
-        const inputs = (await readSafetensors(join(dir, "inputs.safetensors"))).tensors;
-        const expected = (await readSafetensors(join(dir, "expected.safetensors"))).tensors;
-        const batch = batchFrom(inputs);
-        // fp16 backpropagates a scaled loss, as training does (f16 gradients would otherwise underflow).
-        const lossScale = fp16 ? 1024 : 1;
-        const [logitsT, lossT] = tidy(() => {
-          const logits = model.forward(batch, { training: false, fp16 });
-          const loss = model.loss(logits, batch.labels);
-          (fp16 ? scale(loss, lossScale) : loss).backward();
-          return [logits, loss];
-        });
-        const logits = await logitsT.toArray(), loss = await lossT.item();
-        const refLogits = expected.get("logits")!.data;
-        const logitDiff = maxAbsDiff(logits, refLogits);
-        const logitTol = tol.logits * (tol.logitsRelative ? maxAbs(refLogits) : 1);
-        assert.ok(logitDiff <= logitTol, `logits differ by ${logitDiff}`);
-        const refLoss = expected.get("loss")!.data[0];
-        const lossTol = tol.loss === null ? 2 * logitTol : tol.loss * Math.abs(refLoss);
-        assert.ok(Math.abs(loss - refLoss) <= lossTol, `loss ${loss} vs ${refLoss}`);
-        // k_lin.bias has an analytically zero gradient (a bias added to every key shifts each softmax row by
-        // a constant), so both sides hold rounding noise (~1e-8) there and "1e-3 of its max" is meaningless.
-        // Such gradients (max below 1e-6 of the largest gradient in the model) are held to 1e-6 of that
-        // largest one (fp16: the same fraction as every other gradient, of that largest one).
-        const globalMax = Math.max(
-          ...[...expected].filter(([k]) => k.startsWith("grad.")).map(([, t]) => maxAbs(t.data)),
-        );
-        let checked = 0, worst = 0;
-        for (const [key, t] of model.params) {
-          const ref = expected.get(`grad.${key}`);
-          assert.ok(ref, `no reference gradient for ${key}`);
-          const got = (await t.grad!.toArray()).map((g) => g / lossScale);
-          const diff = maxAbsDiff(got, ref.data), refMax = maxAbs(ref.data);
-          const tiny = refMax < 1e-6 * globalMax;
-          const bound = tiny ? (fp16 ? tol.grad : 1e-6) * globalMax : tol.grad * refMax;
-          assert.ok(diff <= bound, `gradient of ${key}: max diff ${diff} vs max ${refMax}`);
-          if (!tiny) worst = Math.max(worst, diff / refMax);
-          checked++;
-        }
-        assert.equal(checked, [...expected.keys()].filter((k) => k.startsWith("grad.")).length);
-        if (fp16) {
-          console.log(
-            `  ${name} fp16: logits max diff ${logitDiff.toExponential(2)} (largest logit ${
-              maxAbs(refLogits).toFixed(3)
-            }), loss ${Math.abs(loss / refLoss - 1).toExponential(2)} relative, worst gradient ${
-              worst.toExponential(2)
-            } of its max`,
-          );
-        }
-        logitsT.dispose();
-        lossT.dispose();
-        model.dispose();
-        assert.deepEqual(gpu().takeErrors(), []);
-      },
-    });
+for (const attention of ["unfused", "fused"] as const) {
+  for (const precision of ["f32", "fp16"] as const) {
+    for (const name of ["tiny", "odd-shapes", "small"]) {
+      const tol = PRECISIONS[precision];
+      Deno.test({
+        name: `golden model ${name}${precision === "fp16" ? " (fp16 mixed precision)" : ""}, ${attention} ` +
+          "attention: logits, loss and every gradient match PyTorch",
+        ignore,
+        fn: () =>
+          withAttention(attention, async () => {
+            await gpuReady;
+            const fp16 = precision === "fp16";
+            const dir = join(golden!, "model", name);
+            const loaded = await loadClassifierCheckpoint(dir);
+            assert.deepEqual(loaded.missingKeys, []);
+            assert.deepEqual(loaded.unexpectedKeys, []);
+            const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+            const inputs = (await readSafetensors(join(dir, "inputs.safetensors"))).tensors;
+            const expected = (await readSafetensors(join(dir, "expected.safetensors"))).tensors;
+            const batch = batchFrom(inputs);
+            // fp16 backpropagates a scaled loss, as training does (f16 gradients would otherwise underflow).
+            const lossScale = fp16 ? 1024 : 1;
+            const [logitsT, lossT] = tidy(() => {
+              const logits = model.forward(batch, { training: false, fp16 });
+              const loss = model.loss(logits, batch.labels);
+              (fp16 ? scale(loss, lossScale) : loss).backward();
+              return [logits, loss];
+            });
+            const logits = await logitsT.toArray(), loss = await lossT.item();
+            const refLogits = expected.get("logits")!.data;
+            const logitDiff = maxAbsDiff(logits, refLogits);
+            const logitTol = tol.logits * (tol.logitsRelative ? maxAbs(refLogits) : 1);
+            assert.ok(logitDiff <= logitTol, `logits differ by ${logitDiff}`);
+            const refLoss = expected.get("loss")!.data[0];
+            // The fused attention sums in another order (online softmax): on `small` (weights N(0, 0.2), so every
+            // rounding is amplified) its loss is 7.7e-6 from float64 HF and 1.2e-5 from this golden, which is
+            // itself 4.0e-6 from float64 (HF 5.18's own f32 run: 6.2e-6). It is held to twice the f32 bound.
+            const lossRel = tol.loss === null ? null : tol.loss * (attention === "fused" ? 2 : 1);
+            const lossTol = lossRel === null ? 2 * logitTol : lossRel * Math.abs(refLoss);
+            assert.ok(Math.abs(loss - refLoss) <= lossTol, `loss ${loss} vs ${refLoss}`);
+            // k_lin.bias has an analytically zero gradient (a bias added to every key shifts each softmax row by
+            // a constant), so both sides hold rounding noise (~1e-8) there and "1e-3 of its max" is meaningless.
+            // Such gradients (max below 1e-6 of the largest gradient in the model) are held to 1e-6 of that
+            // largest one (fp16: the same fraction as every other gradient, of that largest one).
+            const globalMax = Math.max(
+              ...[...expected].filter(([k]) => k.startsWith("grad.")).map(([, t]) => maxAbs(t.data)),
+            );
+            let checked = 0, worst = 0;
+            for (const [key, t] of model.params) {
+              const ref = expected.get(`grad.${key}`);
+              assert.ok(ref, `no reference gradient for ${key}`);
+              const got = (await t.grad!.toArray()).map((g) => g / lossScale);
+              const diff = maxAbsDiff(got, ref.data), refMax = maxAbs(ref.data);
+              const tiny = refMax < 1e-6 * globalMax;
+              const bound = tiny ? (fp16 ? tol.grad : 1e-6) * globalMax : tol.grad * refMax;
+              assert.ok(diff <= bound, `gradient of ${key}: max diff ${diff} vs max ${refMax}`);
+              if (!tiny) worst = Math.max(worst, diff / refMax);
+              checked++;
+            }
+            assert.equal(checked, [...expected.keys()].filter((k) => k.startsWith("grad.")).length);
+            if (fp16) {
+              console.log(
+                `  ${name} fp16: logits max diff ${logitDiff.toExponential(2)} (largest logit ${
+                  maxAbs(refLogits).toFixed(3)
+                }), loss ${Math.abs(loss / refLoss - 1).toExponential(2)} relative, worst gradient ${
+                  worst.toExponential(2)
+                } of its max`,
+              );
+            }
+            logitsT.dispose();
+            lossT.dispose();
+            model.dispose();
+            assert.deepEqual(gpu().takeErrors(), []);
+          }),
+      });
+    }
   }
 }
 

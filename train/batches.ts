@@ -101,3 +101,26 @@ export function batchTokens(batch: Batch): number {
   for (const m of batch.mask) n += m;
   return n;
 }
+
+/**
+ * A padded batch cut into as few consecutive pieces of at most `maxRows` rows as it takes, as even as they
+ * come (9 rows by at most 8: 5 and 4), each keeping the batch's padded length (the tensors a single pass
+ * would see, row for row). One piece when it already fits.
+ */
+export function splitBatch(batch: Batch, maxRows: number): Batch[] {
+  if (batch.batch <= maxRows) return [batch];
+  const pieces = Math.ceil(batch.batch / maxRows), size = Math.ceil(batch.batch / pieces);
+  const out: Batch[] = [];
+  for (let start = 0; start < batch.batch; start += size) {
+    const rows = Math.min(size, batch.batch - start);
+    const [from, to] = [start * batch.seq, (start + rows) * batch.seq];
+    out.push({
+      ids: batch.ids.subarray(from, to),
+      mask: batch.mask.subarray(from, to),
+      labels: batch.labels?.subarray(start, start + rows),
+      batch: rows,
+      seq: batch.seq,
+    });
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { gpu, initGpu } from "../autograd/mod.ts";
-import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
+import { autotuneMatmul } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
@@ -65,18 +65,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   log(`settings: ${JSON.stringify(settings)}`);
 
   const model = DistilBertClassifier.fromHost(source.config, source.weights);
-  const c = source.config;
-  await autotuneMatmul(
-    matmulShapesFor({
-      batch: cfg.batchSize,
-      seq: cfg.maxLength,
-      dim: c.dim,
-      hidden: c.hidden_dim,
-      heads: c.n_heads,
-      f16: cfg.fp16,
-    }),
-    { log },
-  );
+  await autotuneMatmul(model.matmulShapes(cfg.batchSize, cfg.maxLength, cfg.fp16), { log });
   const trainer = new Trainer(model, data.train, cfg);
   let logHistory: unknown[] = [];
   if (cfg.resume) {
@@ -86,11 +75,17 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
     logHistory = historyUpTo(saved.logHistory, saved.trainer.step);
     log(`resumed from ${cfg.resume} at step ${saved.trainer.step}`);
   }
-  await Deno.mkdir(output, { recursive: true });
-  await writeFileAtomic(join(output, "run_config.json"), JSON.stringify(settings, null, 2) + "\n");
+  // The output directory and its files appear with the first step that completed on the GPU: a run that
+  // fails before that (a device error, a limit) leaves the output as it was.
   const logPath = cfg.log ?? join(output, "log.jsonl");
-  await writeFileAtomic(logPath, logHistory.filter(isStep).map((l) => JSON.stringify(l) + "\n").join(""));
-  const logFile = await Deno.open(logPath, { append: true });
+  const opened: { log: Deno.FsFile | null } = { log: null };
+  const openOutput = async (): Promise<Deno.FsFile> => {
+    if (opened.log) return opened.log;
+    await Deno.mkdir(output, { recursive: true });
+    await writeFileAtomic(join(output, "run_config.json"), JSON.stringify(settings, null, 2) + "\n");
+    await writeFileAtomic(logPath, logHistory.filter(isStep).map((l) => JSON.stringify(l) + "\n").join(""));
+    return opened.log = await Deno.open(logPath, { append: true });
+  };
 
   const progress = new ProgressReporter({ totalSteps: trainer.totalSteps, startStep: trainer.state.step });
   const evals: EvalRecord[] = logHistory.filter((h) => !isStep(h)) as EvalRecord[];
@@ -111,8 +106,9 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   try {
     status = await trainer.run({
       onStep: async (line) => {
+        const file = await openOutput();
         logHistory.push(line);
-        await logFile.write(new TextEncoder().encode(JSON.stringify(line) + "\n"));
+        await file.write(new TextEncoder().encode(JSON.stringify(line) + "\n"));
         progress.update(line);
       },
       onEvaluate: async (state) => {
@@ -133,6 +129,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
         return lastMetrics;
       },
       onSave: async (state) => {
+        await openOutput();
         const dir = join(output, `checkpoint-${state.step}`);
         await saveCheckpoint(dir, {
           model,
@@ -148,17 +145,18 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
       shouldStop: () => stopRequested,
     });
   } catch (err) {
+    progress.finish();
     if (err instanceof NonFiniteError) {
-      progress.finish();
       throw new UserError(`${err.message}; the last good checkpoint in ${cfg.output} is kept`);
     }
     throw err;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
-    logFile.close();
+    opened.log?.close();
   }
   progress.finish();
 
+  await openOutput();
   // The final model at the output's root, as HF Trainer's save_model does.
   if (status !== "stopped") {
     await writeSafetensors(join(output, "model.safetensors"), await model.toHost());

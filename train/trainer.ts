@@ -3,6 +3,12 @@
  * and global-norm clipping, evaluation, atomic checkpoints that resume exactly, and a per-step JSONL log.
  */
 import { gpu, keep, mul, noGrad, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
+
+/** The elements of several f32 tensors, read back in one submission. */
+async function readMany(tensors: Tensor[]): Promise<Float32Array[]> {
+  const data = await gpu().readMany(tensors.map((t) => t.binding));
+  return data.map((d, i) => new Float32Array(d, 0, tensors[i].size));
+}
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { mixSeed } from "../model/modules.ts";
 import { AdamW, LOSS_SCALE_DEFAULTS } from "./optimizer.ts";
@@ -13,6 +19,7 @@ import {
   epochOrder,
   makeBatch,
   rowCount,
+  splitBatch,
   type TokenizedRows,
 } from "./batches.ts";
 import type { TrainConfig } from "./config.ts";
@@ -66,9 +73,19 @@ export async function predictRows(
   for (let start = 0; start < n; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => start + i);
     const batch = makeBatch(rows, idx);
-    const out = noGrad(() => tidy(() => model.forward(batch, { training: false, fp16 })));
-    const values = await out.toArray();
-    out.dispose();
+    // A batch larger than one pass fits on this adapter runs as several passes.
+    const passes = splitBatch(batch, model.maxRowsPerPass(batch.seq));
+    const outs = passes.map((piece) =>
+      noGrad(() => tidy(() => model.forward(piece, { training: false, fp16 })))
+    );
+    const parts = await readMany(outs);
+    outs.forEach((t) => t.dispose());
+    const values = new Float32Array(idx.length * classes);
+    let at = 0;
+    for (const part of parts) {
+      values.set(part, at);
+      at += part.length;
+    }
     logits.set(values, start * classes);
     for (let b = 0; b < idx.length; b++) {
       const row = values.subarray(b * classes, (b + 1) * classes);
@@ -166,9 +183,11 @@ export class Trainer {
    * halved the scale, and the run goes on (the learning-rate schedule still advances, as in PyTorch's AMP
    * recipe); a non-finite loss still stops it.
    */
-  submitStep(batches: Batch[]): PendingStep {
+  submitStep(microBatches: Batch[]): PendingStep {
     const lr = this.lrAt(this.state.step);
     const step = this.state.step + 1;
+    // A micro-batch larger than one pass fits on this adapter runs as several passes (accumulated).
+    const batches = microBatches.flatMap((b) => splitBatch(b, this.model.maxRowsPerPass(b.seq)));
     const losses: Tensor[] = [];
     const totalRows = batches.reduce((s, b) => s + b.batch, 0);
     const fp16 = this.cfg.fp16, lossScale = this.optimizer.lossScale;

@@ -8,3 +8,15 @@ export class UserError extends Error {
     this.name = "UserError";
   }
 }
+
+/**
+ * The GPU failed or refused the work: a WebGPU validation or out-of-memory error, a lost device, or a
+ * limit of the adapter that an op cannot work within. Always fatal: tasks print its one-line message and
+ * exit non-zero, and nothing is written from the state it leaves behind.
+ */
+export class DeviceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeviceError";
+  }
+}
