@@ -142,7 +142,7 @@ function activation(op: "relu" | "gelu", x: Tensor): Tensor {
     const dx = new Tensor(x.shape);
     run(activationBackwardKernel(op), [x, g, dx], [x.size], linear(x.size), `${op}_backward`);
     return [dx];
-  });
+  }, [x]);
 }
 
 /**
@@ -171,7 +171,7 @@ export function biasActivation(op: "relu" | "gelu", x: Tensor, bias: Tensor): Te
     if (x.requiresGrad) return [dx, dBias];
     dx.dispose();
     return [null, dBias];
-  });
+  }, [x, bias]);
 }
 
 export const relu = (x: Tensor) => activation("relu", x);
@@ -227,7 +227,7 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
         return [a.requiresGrad ? binaryRaw("div", g, b) : null, db];
       }
     }
-  });
+  }, op === "mul" ? [a, b] : op === "div" ? [b, c] : []);
 }
 
 export const add = (a: Tensor, b: Tensor) => binary("add", a, b);
@@ -412,7 +412,7 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
     }
     g.dispose();
     return [da, db];
-  });
+  }, [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])]);
 }
 
 // ---- attention pieces, normalisation, dropout ----------------------------------------------------------
@@ -457,7 +457,7 @@ export function softmax(x: Tensor, opts: { scale?: number; mask?: Tensor } = {})
     const backward = perThread ? softmaxBackwardRowPerThreadKernel() : softmaxBackwardKernel();
     run(backward, [y, g, dx], u, groups, "softmax_backward");
     return [dx];
-  });
+  }, [y]);
 }
 
 /** Layer norm over the last axis with affine gamma/beta (biased variance, as PyTorch). */
@@ -514,7 +514,7 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
     // The residual's gradient is the same tensor as x's: a view (backward copies before accumulating into it).
     const inputGrads = residual ? [dx, dx ? dx.view(x.shape) : null] : [dx];
     return [...inputGrads, dGamma, dBeta];
-  });
+  }, [...inputs, gamma, stats]);
 }
 
 export interface AttentionOptions {
@@ -576,7 +576,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, opts: A
     run(attentionBackwardKeyKernel(cfg), [q, k, v, mask, rows, g, dk, dv], u, groups, "attention_dkv");
     rows.dispose();
     return [dq, dk, dv];
-  });
+  }, [q, k, v, mask, o, stats]);
 }
 
 /**
@@ -713,6 +713,6 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
       "ce_backward",
     );
     return [dx];
-  });
+  }, [logits, labels]);
   return mean(rowLoss);
 }

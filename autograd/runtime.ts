@@ -197,6 +197,12 @@ export interface RuntimeOptions {
   /** Test-only: destroy the device after this many dispatches (a device loss; DISTILBERT_LOSE_DEVICE_AFTER=N). */
   loseDeviceAfter: number | null;
   /**
+   * Memory planning (DISTILBERT_DRY_RUN=1, benchmarks): buffers are allocated and every dispatch is checked
+   * and counted, but nothing is recorded or run and reads return zeros, so a step's pool peak and its host
+   * cost are measured at any shape in seconds. Never for results.
+   */
+  dryRun: boolean;
+  /**
    * Self-attention's path (DISTILBERT_ATTENTION): "auto" (default) picks per shape (model `attentionPath`);
    * "fused" or "unfused" forces one (tests, benchmarks, A/B runs).
    */
@@ -207,6 +213,7 @@ export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
   limits: "adapter",
   skipLimitChecks: false,
   loseDeviceAfter: null,
+  dryRun: false,
   attention: "auto",
 };
 
@@ -232,6 +239,7 @@ export function runtimeOptionsFromEnv(): RuntimeOptions {
     limits,
     skipLimitChecks: env("DISTILBERT_SKIP_LIMIT_CHECKS") === "1",
     loseDeviceAfter: lose ? Number(lose) : null,
+    dryRun: env("DISTILBERT_DRY_RUN") === "1",
     attention,
   };
 }
@@ -410,6 +418,10 @@ export class GpuRuntime {
 
   dispatch(spec: DispatchSpec): void {
     if (!this.options.skipLimitChecks) this.checkLimits(spec);
+    if (this.options.dryRun) {
+      this.dispatches++;
+      return;
+    }
     if (this.options.loseDeviceAfter !== null && this.dispatches === this.options.loseDeviceAfter) {
       // Test-only fault: everything from here on fails as on a real device loss.
       this.lostReason = `the device was lost (destroyed after ${this.dispatches} dispatches: a test fault)`;
@@ -451,7 +463,7 @@ export class GpuRuntime {
   /** Records a copy of host data into `buffer` at `offset`, ordered after every dispatch recorded so far. */
   upload(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     const bytes = Math.ceil(data.byteLength / 4) * 4;
-    if (bytes === 0) return;
+    if (bytes === 0 || this.options.dryRun) return;
     const staging = this.device.createBuffer({
       size: bytes,
       usage: GPUBufferUsage.COPY_SRC,
@@ -474,6 +486,7 @@ export class GpuRuntime {
   }
 
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    if (this.options.dryRun) return;
     this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, Math.ceil(bytes / 4) * 4);
   }
 
@@ -509,6 +522,7 @@ export class GpuRuntime {
    * recorded and submitted before this returns its promise, so the sources may be released right away.
    */
   async readMany(sources: Binding[]): Promise<ArrayBuffer[]> {
+    if (this.options.dryRun) return sources.map((s) => new ArrayBuffer(s.bytes));
     const sizes = sources.map((s) => Math.max(4, Math.ceil(s.bytes / 4) * 4));
     const offsets: number[] = [];
     let total = 0;

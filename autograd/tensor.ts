@@ -3,7 +3,11 @@
  * mixed-precision matmul operands, whose gradients are f32 like every gradient);
  * storage is reference-counted so reshapes are free views. Lifetime is explicit: `dispose()`, or
  * `tidy(fn)` which disposes everything created inside `fn` except what it returns or `keep`s.
- * Ops record a node (parents + backward closure); `backward()` walks them in reverse topological order.
+ * Ops record a node (parents, a backward closure, and the tensors that closure reads: `saved`);
+ * `backward()` walks them in reverse topological order. A saved tensor's storage outlives its `dispose()`
+ * until the last node that saved it has run (or its graph is dropped), and not a moment longer: a forward
+ * intermediate that no backward reads is freed as soon as its scope ends, and what backward reads is freed
+ * as it is consumed.
  */
 import { gpu } from "./runtime.ts";
 import { DeviceError } from "../util/errors.ts";
@@ -27,6 +31,8 @@ interface Node {
   parents: Tensor[];
   /** Gradients for each parent (null where a parent needs none), given the output's gradient. */
   backward: (grad: Tensor) => (Tensor | null)[];
+  /** The tensors `backward` reads besides the gradient: kept alive for it, released once it ran. */
+  saved: Tensor[];
 }
 
 export function shapeSize(shape: readonly number[]): number {
@@ -37,6 +43,8 @@ export const fmtShape = (shape: readonly number[]): string => `[${shape.join(", 
 
 const scopes: Set<Tensor>[] = [];
 let gradEnabled = true;
+/** Recorded nodes whose saved tensors are still held: released by `backward`, or dropped with their graph. */
+const liveNodes = new Map<Node, Tensor>();
 
 export class Tensor {
   readonly size: number;
@@ -45,6 +53,10 @@ export class Tensor {
   private storage: Storage | null;
   /** Where this tensor's elements start in its storage, in bytes (non-zero for slices of a flat buffer). */
   private offset = 0;
+  /** Backward nodes that saved this tensor and have not run: its storage waits for them. */
+  private tapeRefs = 0;
+  /** The owner is done with it (`dispose`): the storage goes as soon as no node needs it. */
+  private released = false;
 
   constructor(
     readonly shape: readonly number[],
@@ -84,6 +96,11 @@ export class Tensor {
 
   get disposed(): boolean {
     return this.storage === null;
+  }
+
+  /** Its owner disposed it (its storage may still wait for backward nodes that saved it). */
+  get isReleased(): boolean {
+    return this.released;
   }
 
   /** Whether another live tensor views the same storage (writing in place would change it too). */
@@ -136,12 +153,27 @@ export class Tensor {
     if (--old.refs === 0) gpu().pool.release(old.buffer);
   }
 
+  /** The owner is done with this tensor: its storage is freed now, or after the backward nodes that saved it. */
   dispose(): void {
-    const s = this.storage;
-    if (!s) return;
+    if (!this.storage) return;
+    this.released = true;
+    if (this.tapeRefs === 0) this.free();
+  }
+
+  private free(): void {
+    const s = this.storage!;
     this.storage = null;
-    this.node = null;
     if (--s.refs === 0) gpu().pool.release(s.buffer);
+  }
+
+  /** A backward node will read this tensor (`record`'s `saved`). */
+  retainForBackward(): void {
+    this.tapeRefs++;
+  }
+
+  /** A node that saved this tensor ran or was dropped. */
+  releaseFromBackward(): void {
+    if (--this.tapeRefs === 0 && this.released && this.storage) this.free();
   }
 
   static fromArray(
@@ -205,9 +237,11 @@ export class Tensor {
         continue;
       }
       const node = t.node;
-      const parentGrads = noGrad(() => node.backward(g));
+      // Each node's temporaries are freed when it returns; its saved tensors right after.
+      const parentGrads = noGrad(() => tidy(() => node.backward(g)));
       g.dispose();
-      t.node.parents.forEach((p, i) => {
+      dropNode(t);
+      node.parents.forEach((p, i) => {
         const pg = parentGrads[i];
         if (!pg || !p.requiresGrad) {
           pg?.dispose();
@@ -220,7 +254,18 @@ export class Tensor {
         } else grads.set(p, pg);
       });
     }
+    // The graph is consumed (PyTorch's retain_graph=False): nodes no gradient reached are dropped too.
+    for (const t of order) dropNode(t);
   }
+}
+
+/** Forgets `t`'s node and releases what it saved. */
+function dropNode(t: Tensor): void {
+  const node = t.node;
+  if (!node) return;
+  t.node = null;
+  liveNodes.delete(node);
+  for (const s of node.saved) s.releaseFromBackward();
 }
 
 /**
@@ -256,11 +301,23 @@ function addInto(sum: Tensor, g: Tensor): Tensor {
   return copy;
 }
 
-/** Marks an op output: records its node when any parent needs a gradient and grad mode is on. */
-export function record(out: Tensor, parents: Tensor[], backward: Node["backward"]): Tensor {
+/**
+ * Marks an op output: records its node when any parent needs a gradient and grad mode is on. `saved` lists
+ * every tensor `backward` reads (inputs, the output, internal statistics): they stay alive for it however
+ * early their owners dispose them, and nothing else does.
+ */
+export function record(
+  out: Tensor,
+  parents: Tensor[],
+  backward: Node["backward"],
+  saved: Tensor[] = [],
+): Tensor {
   if (gradEnabled && parents.some((p) => p.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { parents, backward };
+    const node = { parents, backward, saved };
+    out.node = node;
+    liveNodes.set(node, out);
+    for (const s of saved) s.retainForBackward();
   }
   return out;
 }
@@ -282,9 +339,13 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-type Tensors = Tensor | Tensor[] | Record<string, Tensor> | void | undefined;
+type Tensors = Tensor | (Tensor | null)[] | Record<string, Tensor> | void | undefined;
 
-/** Runs `fn`, then disposes every tensor it created except those it returns (they move to the outer scope). */
+/**
+ * Runs `fn`, then disposes every tensor it created except those it returns (they move to the outer scope).
+ * When the outermost scope closes, the graphs of the tensors it disposed are dropped: a node whose output is
+ * gone and that no backward ran keeps nothing alive.
+ */
 export function tidy<T extends Tensors>(fn: () => T): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
@@ -295,15 +356,18 @@ export function tidy<T extends Tensors>(fn: () => T): T {
     scopes.pop();
   }
   const kept = new Set<Tensor>(
-    result instanceof Tensor
+    (result instanceof Tensor
       ? [result]
       : Array.isArray(result)
       ? result
       : result
       ? Object.values(result)
-      : [],
+      : []).filter((t): t is Tensor => t instanceof Tensor),
   );
   for (const t of scope) if (!kept.has(t)) t.dispose();
   for (const t of kept) scopes.at(-1)?.add(t);
+  if (scopes.length === 0) {
+    for (const out of [...liveNodes.values()]) if (out.disposed || out.isReleased) dropNode(out);
+  }
   return result;
 }

@@ -16,6 +16,7 @@ import {
   slice,
   softmax,
   Tensor,
+  tidy,
 } from "../autograd/mod.ts";
 import type { DistilBertConfig } from "./config.ts";
 import { matmulShapesFor } from "../autograd/autotune.ts";
@@ -172,28 +173,34 @@ export class DistilBertClassifier {
     // HF (transformers 5) scales the product q·kᵀ by 1/sqrt(head_dim), then adds the mask.
     const scale = 1 / Math.sqrt(dh);
     for (let l = 0; l < c.n_layers; l++) {
-      const pre = `distilbert.transformer.layer.${l}`;
-      const q = heads(linear(p, `${pre}.attention.q_lin`, x, mm));
-      const k = heads(linear(p, `${pre}.attention.k_lin`, x, mm));
-      const v = heads(linear(p, `${pre}.attention.v_lin`, x, mm));
-      let context: Tensor;
-      if (path === "fused") {
-        const seed = drop.next(c.attention_dropout);
-        const dropout = seed === null ? undefined : { p: c.attention_dropout, seed };
-        const [qo, ko, vo] = [q, k, v].map(precision.operand);
-        context = attention(qo, ko, vo, mask, { heads: H, scale, dropout });
-      } else {
-        let weights = softmax(mm(q, k, { transB: true }), { mask, scale });
-        weights = drop.apply(weights, c.attention_dropout);
-        context = mm(weights, v);
-      }
-      const ctx = reshape(permute(reshape(context, [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
-      const attnOut = linear(p, `${pre}.attention.out_lin`, ctx, mm);
-      const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
-      const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);
-      let ffn = linear(p, `${pre}.ffn.lin2`, hidden, mm);
-      ffn = drop.apply(ffn, c.dropout);
-      x = addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
+      // One scope per layer: what no backward node saved (the linears' products before their bias, the
+      // heads before permuting, ...) is freed as soon as the layer is recorded, not at the end of the step.
+      const input = x;
+      x = tidy(() => {
+        const x = input;
+        const pre = `distilbert.transformer.layer.${l}`;
+        const q = heads(linear(p, `${pre}.attention.q_lin`, x, mm));
+        const k = heads(linear(p, `${pre}.attention.k_lin`, x, mm));
+        const v = heads(linear(p, `${pre}.attention.v_lin`, x, mm));
+        let context: Tensor;
+        if (path === "fused") {
+          const seed = drop.next(c.attention_dropout);
+          const dropout = seed === null ? undefined : { p: c.attention_dropout, seed };
+          const [qo, ko, vo] = [q, k, v].map(precision.operand);
+          context = attention(qo, ko, vo, mask, { heads: H, scale, dropout });
+        } else {
+          let weights = softmax(mm(q, k, { transB: true }), { mask, scale });
+          weights = drop.apply(weights, c.attention_dropout);
+          context = mm(weights, v);
+        }
+        const ctx = reshape(permute(reshape(context, [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
+        const attnOut = linear(p, `${pre}.attention.out_lin`, ctx, mm);
+        const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
+        const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);
+        let ffn = linear(p, `${pre}.ffn.lin2`, hidden, mm);
+        ffn = drop.apply(ffn, c.dropout);
+        return addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
+      });
     }
 
     const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);
