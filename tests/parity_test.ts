@@ -21,6 +21,8 @@ const ignore = golden === null;
 if (ignore) {
   console.warn("parity tests skipped: ../shared/golden is missing (it sits beside the checkout in CI)");
 }
+const shaderF16 = (await gpuReady).summary.shaderF16;
+if (!ignore && !shaderF16) console.warn("fp16 parity tests skipped: the adapter has no shader-f16");
 
 /** Runs `fn` with self-attention forced onto one path (the runtime's setting), then restores it. */
 async function withAttention(path: "fused" | "unfused", fn: () => Promise<void>): Promise<void> {
@@ -81,7 +83,7 @@ for (const attention of ["unfused", "fused"] as const) {
       Deno.test({
         name: `golden model ${name}${precision === "fp16" ? " (fp16 mixed precision)" : ""}, ${attention} ` +
           "attention: logits, loss and every gradient match PyTorch",
-        ignore,
+        ignore: ignore || (precision === "fp16" && !shaderF16),
         fn: () =>
           withAttention(attention, async () => {
             await gpuReady;

@@ -1,0 +1,148 @@
+/**
+ * Every kernel the project can generate, each generator with every switch it has (matmul variants under
+ * all four transposes, row layouts, residual and mask variants, attention head sizes and dropout, f16
+ * operands): what a test compiles on an adapter, and checks against the WebGPU default limits.
+ */
+import { MATMUL_VARIANTS, type MatmulShape } from "./matmul.ts";
+import {
+  accumulateKernel,
+  activationBackwardKernel,
+  biasActivationKernel,
+  binaryKernel,
+  castToF16Kernel,
+  castToF32Kernel,
+  dropoutKernel,
+  fillKernel,
+  unaryKernel,
+} from "./elementwise.ts";
+import {
+  softmaxBackwardKernel,
+  softmaxBackwardRowPerThreadKernel,
+  softmaxKernel,
+  softmaxRowPerThreadKernel,
+} from "./softmax.ts";
+import {
+  layerNormBackwardKernel,
+  layerNormBackwardRowPerThreadKernel,
+  layerNormGammaTermsKernel,
+  layerNormKernel,
+  layerNormRowPerThreadKernel,
+} from "./layernorm.ts";
+import { embeddingBackwardKernel, embeddingKernel } from "./embedding.ts";
+import { permuteKernel, sliceKernel } from "./layout.ts";
+import { crossEntropyBackwardKernel, crossEntropyKernel } from "./loss.ts";
+import { adamwKernel, lossScaleUpdateKernel, sumSquaresKernel } from "./optimizer.ts";
+import { sumRowsKernel } from "./reduce.ts";
+import {
+  attentionBackwardKeyKernel,
+  attentionBackwardQueryKernel,
+  attentionBackwardRowsKernel,
+  attentionForwardKernel,
+  type AttentionKernelConfig,
+} from "./attention.ts";
+
+export interface CatalogKernel {
+  name: string;
+  wgsl: string;
+  /** Needs the `shader-f16` feature. */
+  f16: boolean;
+}
+
+export function kernelCatalog(): CatalogKernel[] {
+  const out: CatalogKernel[] = [];
+  const add = (name: string, wgsl: string, f16 = false) => out.push({ name, wgsl, f16 });
+
+  for (const f16 of [false, true]) {
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const s: MatmulShape = { batch: 2, m: 64, n: 64, k: 64, transA, transB, ...(f16 ? { f16 } : {}) };
+      for (const v of MATMUL_VARIANTS) {
+        if (v.supports(s)) add(`matmul ${v.name} ${transA ? "T" : "N"}${transB ? "T" : "N"}`, v.wgsl(s), f16);
+      }
+    }
+    for (const headDim of [6, 8, 64]) {
+      for (const dropout of [false, true]) {
+        const cfg: AttentionKernelConfig = { headDim, rows: 4, dropout, f16 };
+        const tag = `head_dim ${headDim}${dropout ? " dropout" : ""}`;
+        add(`attention ${tag}`, attentionForwardKernel(cfg), f16);
+        add(`attention_dq ${tag}`, attentionBackwardQueryKernel(cfg), f16);
+        add(`attention_dkv ${tag}`, attentionBackwardKeyKernel(cfg), f16);
+      }
+    }
+  }
+  for (const headDim of [6, 8, 64]) {
+    add(`attention_rows head_dim ${headDim}`, attentionBackwardRowsKernel({ headDim }));
+  }
+  for (const op of ["scale", "relu", "gelu", "exp", "square", "sqrt", "neg"] as const) {
+    add(`unary ${op}`, unaryKernel(op));
+  }
+  for (const op of ["relu", "gelu"] as const) {
+    add(`bias_${op}`, biasActivationKernel(op));
+    add(`${op}_backward`, activationBackwardKernel(op));
+    add(`bias_${op}_backward`, activationBackwardKernel(op, true));
+  }
+  for (const op of ["add", "sub", "mul", "div"] as const) add(`binary ${op}`, binaryKernel(op));
+  add("accumulate", accumulateKernel());
+  add("fill", fillKernel());
+  add("dropout", dropoutKernel());
+  add("cast_f16", castToF16Kernel());
+  add("cast_f32", castToF32Kernel(), true);
+  for (const masked of [false, true]) {
+    add(`softmax${masked ? " masked" : ""}`, softmaxKernel(masked));
+    add(`softmax row-per-thread${masked ? " masked" : ""}`, softmaxRowPerThreadKernel(masked));
+  }
+  add("softmax_backward", softmaxBackwardKernel());
+  add("softmax_backward row-per-thread", softmaxBackwardRowPerThreadKernel());
+  for (const residual of [false, true]) {
+    const tag = residual ? " residual" : "";
+    add(`layer_norm${tag}`, layerNormKernel(residual));
+    add(`layer_norm_backward${tag}`, layerNormBackwardKernel(residual));
+    add(`layer_norm_gamma${tag}`, layerNormGammaTermsKernel(residual));
+    add(`layer_norm row-per-thread${tag}`, layerNormRowPerThreadKernel(residual));
+    add(`layer_norm_backward row-per-thread${tag}`, layerNormBackwardRowPerThreadKernel(residual));
+  }
+  add("embedding", embeddingKernel());
+  add("embedding_backward", embeddingBackwardKernel());
+  add("permute", permuteKernel());
+  add("permute f16", permuteKernel(true), true);
+  add("slice", sliceKernel(false));
+  add("slice_backward", sliceKernel(true));
+  add("cross_entropy", crossEntropyKernel());
+  add("ce_backward", crossEntropyBackwardKernel());
+  add("sum_squares", sumSquaresKernel());
+  add("adamw", adamwKernel());
+  add("adamw loss-scaled", adamwKernel(true));
+  add("loss_scale_update", lossScaleUpdateKernel());
+  add("sum_rows", sumRowsKernel());
+  return out;
+}
+
+/** What a kernel asks of the device, read from its WGSL. */
+export interface KernelNeeds {
+  invocations: number;
+  workgroupBytes: number;
+  storageBuffers: number;
+}
+
+const TYPE_BYTES: Record<string, number> = { f32: 4, u32: 4, i32: 4, f16: 2, vec4f: 16, vec2f: 8 };
+
+/** Bytes of a WGSL type written as array<…, N> (nested), f32/u32/i32/f16 or vecN. */
+function typeBytes(type: string): number {
+  const array = /^array<(.+),\s*(\d+)u?>$/.exec(type.trim());
+  if (array) return typeBytes(array[1]) * Number(array[2]);
+  const bytes = TYPE_BYTES[type.trim()];
+  if (bytes === undefined) throw new Error(`kernel catalog: unknown workgroup type ${type}`);
+  return bytes;
+}
+
+export function kernelNeeds(wgsl: string): KernelNeeds {
+  const size = /@workgroup_size\(([^)]*)\)/.exec(wgsl);
+  if (!size) throw new Error("kernel catalog: no @workgroup_size");
+  const invocations = size[1].split(",").map((d) => Number(d.trim().replace(/u$/, ""))).reduce(
+    (a, b) => a * b,
+    1,
+  );
+  let workgroupBytes = 0;
+  for (const m of wgsl.matchAll(/var<workgroup>\s+\w+\s*:\s*([^;]+);/g)) workgroupBytes += typeBytes(m[1]);
+  const storageBuffers = [...wgsl.matchAll(/var<storage/g)].length;
+  return { invocations, workgroupBytes, storageBuffers };
+}
