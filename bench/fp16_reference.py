@@ -43,9 +43,10 @@ def main():
     heads = lambda t: t.view(b, s, h, dh).transpose(1, 2)
     for layer in range(cfg["n_layers"]):
         p = f"distilbert.transformer.layer.{layer}"
-        q = heads(lin(x, p + ".attention.q_lin") / math.sqrt(dh))
-        k, v = heads(lin(x, p + ".attention.k_lin")), heads(lin(x, p + ".attention.v_lin"))
-        scores = (r(q) @ r(k).transpose(2, 3)).masked_fill((mask == 0).view(b, 1, 1, s), torch.finfo(torch.float32).min)
+        q, k, v = (heads(lin(x, p + f".attention.{n}_lin")) for n in "qkv")
+        # transformers 5: the product is scaled by 1/sqrt(head_dim), then the mask's finfo.min is added
+        scores = (r(q) @ r(k).transpose(2, 3)) * dh**-0.5
+        scores = scores.masked_fill((mask == 0).view(b, 1, 1, s), torch.finfo(torch.float32).min)
         ctx = (r(scores.softmax(-1)) @ r(v)).transpose(1, 2).reshape(b, s, d)
         a = ln(lin(ctx, p + ".attention.out_lin") + x, p + ".sa_layer_norm")
         x = ln(lin(F.gelu(lin(a, p + ".ffn.lin1")), p + ".ffn.lin2") + a, p + ".output_layer_norm")
