@@ -19,7 +19,7 @@ import {
   tidy,
 } from "../autograd/mod.ts";
 import type { DistilBertConfig } from "./config.ts";
-import { matmulShapesFor } from "../autograd/autotune.ts";
+import { type AttentionShape, matmulShapesFor, tunedAttention } from "../autograd/autotune.ts";
 import type { MatmulShape } from "../kernels/matmul.ts";
 import { parameterSpecs } from "./params.ts";
 import type { HostTensor } from "./safetensors.ts";
@@ -44,16 +44,23 @@ export type AttentionPath = "fused" | "unfused";
 
 /**
  * The attention path for `batch` rows of `seq` tokens: the runtime's setting when it forces one
- * (DISTILBERT_ATTENTION), else fused wherever the unfused scores would not fit the adapter's storage binding
- * or buffer, and the unfused path otherwise (on lavapipe the two run at about the same speed at 256 tokens;
- * docs/benchmarks.md).
+ * (DISTILBERT_ATTENTION); else fused wherever the unfused scores would not fit the adapter's storage binding
+ * or buffer; else the autotuner's choice for the shape (`autotuneAttention`); else fused, which needs far
+ * less memory (on lavapipe the two run at about the same speed at 256 tokens; docs/benchmarks.md).
  */
-export function attentionPath(batch: number, heads: number, seq: number): AttentionPath {
+export function attentionPath(
+  batch: number,
+  heads: number,
+  seq: number,
+  headDim: number,
+  f16 = false,
+): AttentionPath {
   const rt = gpu();
   if (rt.options.attention !== "auto") return rt.options.attention;
   const scoreBytes = batch * heads * seq * seq * 4;
   const l = rt.limits;
-  return scoreBytes > Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize) ? "fused" : "unfused";
+  if (scoreBytes > Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize)) return "fused";
+  return tunedAttention({ batchHeads: batch * heads, seq, headDim, f16 }) ?? "fused";
 }
 
 /** A padded batch: ids and mask are [batch, seq] row-major; mask 1 = token, 0 = padding. */
@@ -121,8 +128,14 @@ export class DistilBertClassifier {
       hidden: c.hidden_dim,
       heads: c.n_heads,
       f16,
-      unfusedAttention: attentionPath(rows, c.n_heads, seq) === "unfused",
+      unfusedAttention: attentionPath(rows, c.n_heads, seq, c.dim / c.n_heads, f16) === "unfused",
     });
+  }
+
+  /** The attention shape of a pass over `batch` rows of `seq` tokens, for `autotuneAttention`. */
+  attentionShape(batch: number, seq: number, f16 = false): AttentionShape {
+    const c = this.config, rows = Math.min(batch, this.maxRowsPerPass(seq));
+    return { batchHeads: rows * c.n_heads, seq, headDim: c.dim / c.n_heads, f16 };
   }
 
   /** Parameters with the weight-decay flag HF Trainer uses (no decay on biases and LayerNorm weights). */
@@ -169,7 +182,7 @@ export class DistilBertClassifier {
     x = drop.apply(x, c.dropout);
 
     const heads = (t: Tensor) => reshape(permute(reshape(t, [B, S, H, dh]), [0, 2, 1, 3]), [B * H, S, dh]);
-    const path = attentionPath(B, H, S);
+    const path = attentionPath(B, H, S, dh, opts.fp16);
     // HF (transformers 5) scales the product q·kᵀ by 1/sqrt(head_dim), then adds the mask.
     const scale = 1 / Math.sqrt(dh);
     for (let l = 0; l < c.n_layers; l++) {

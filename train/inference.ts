@@ -1,7 +1,7 @@
 /** The jobs around a trained model: `eval` (eval_results.json, predictions), `predict` (texts), `export`. */
 import { join } from "node:path";
 import { initGpu } from "../autograd/mod.ts";
-import { autotuneMatmul } from "../autograd/autotune.ts";
+import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
@@ -49,6 +49,7 @@ async function loadTrained(spec: string) {
   }
   await initGpu();
   const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+  await autotuneAttention([model.attentionShape(32, 256)]);
   await autotuneMatmul(model.matmulShapes(32, 256));
   const tokenizerDir = (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir();
   return { dir, model, vocabPath: join(tokenizerDir, "vocab.txt"), tokenizerDir, loaded };

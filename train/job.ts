@@ -4,7 +4,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { gpu, initGpu } from "../autograd/mod.ts";
-import { autotuneMatmul } from "../autograd/autotune.ts";
+import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
@@ -65,6 +65,13 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   log(`settings: ${JSON.stringify(settings)}`);
 
   const model = DistilBertClassifier.fromHost(source.config, source.weights);
+  await autotuneAttention(
+    [
+      model.attentionShape(cfg.batchSize, cfg.maxLength, cfg.fp16),
+      model.attentionShape(cfg.evalBatchSize, cfg.maxLength),
+    ],
+    { log },
+  );
   await autotuneMatmul(model.matmulShapes(cfg.batchSize, cfg.maxLength, cfg.fp16), { log });
   const trainer = new Trainer(model, data.train, cfg);
   let logHistory: unknown[] = [];
