@@ -10,7 +10,11 @@ export async function adapterInfo(): Promise<string> {
     }`,
     `fallback:    ${s.isFallback ? "yes (a CPU/software adapter)" : "no"}`,
     `shader-f16:  ${s.shaderF16 ? "yes" : "no"}`,
-    "limits:",
+    `limits:      ${
+      rt.options.limits === "default"
+        ? "the WebGPU defaults, no optional feature (DISTILBERT_WEBGPU_LIMITS=default)"
+        : "the adapter's own"
+    }`,
     ...Object.entries(s.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v.toLocaleString("en-US")}`),
   ];
   return lines.join("\n");
