@@ -294,6 +294,8 @@ export async function autotuneMatmul(
   const cpu = isCpuAdapter();
   // CPU drivers run ~10-40 GFLOP/s: time a proxy of ≤ 0.4 GFLOP (m ≥ 256); GPUs can afford the real shape.
   const maxFlops = cpu ? 4e8 : 2e10;
+  const l = gpu().limits;
+  const maxBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
   let changed = false;
   const done = new Set<string>();
   for (const s of dedupe(shapes)) {
@@ -306,7 +308,9 @@ export async function autotuneMatmul(
       results.push({ shape: s, bucket, choice: hit, timings: {}, source: "cache" });
       continue;
     }
-    if (flopsOf(s) < MIN_TUNE_FLOPS) {
+    const proxy = proxyShape(s, maxFlops, maxBytes);
+    // Too small to be worth timing, or no proxy fits one binding (k or n alone too large): the heuristic.
+    if (flopsOf(s) < MIN_TUNE_FLOPS || largestOperand(proxy) > maxBytes) {
       results.push({
         shape: s,
         bucket,
@@ -315,18 +319,6 @@ export async function autotuneMatmul(
         source: "heuristic",
       });
       continue;
-    }
-    const l = gpu().limits;
-    const proxy = proxyShape(s, maxFlops, Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize));
-    if (largestOperand(proxy) > Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize)) {
-      results.push({
-        shape: s,
-        bucket,
-        choice: planName(heuristicPlan(s, cpu)),
-        timings: {},
-        source: "heuristic",
-      });
-      continue; // no proxy fits one binding (k or n alone too large): the heuristic picks
     }
     // The tiled kernel is ~10x slower on CPU drivers (barriers are coroutine switches): not worth timing.
     // A·Bᵀ products also try each variant on B transposed first (`T+variant`).

@@ -101,6 +101,26 @@ function ownedRows(cfg: AttentionKernelConfig): string {
   ).join("\n");
 }
 
+type Buffers = [name: string, access: "read" | "read_write", type?: string][];
+
+/**
+ * A whole attention kernel: Q, K, V (f16 under mixed precision) and MASK, then `extra` bindings, the uniforms,
+ * the hash when dropout is on, the head and owned rows, and `body`.
+ */
+function assemble(cfg: AttentionKernelConfig, extra: Buffers, body: string[]): string {
+  const opType = new RowLoader(cfg.headDim, cfg.f16).type(cfg.f16);
+  const inputs: Buffers = [["Q", "read", opType], ["K", "read", opType], ["V", "read", opType], [
+    "MASK",
+    "read",
+  ]];
+  return `${bindings([...inputs, ...extra], UNIFORMS)}
+${cfg.dropout ? HASH_WGSL : ""}
+${head(cfg)}
+${ownedRows(cfg)}
+${body.join("\n")}
+}`;
+}
+
 /** WGSL for whether (query i, key j) of head bh is kept by dropout: the multiplier 0 or drop_scale. */
 const dropFactor = (i: string, j: string) =>
   `select(0.0, p.drop_scale, hash2(p.seed, (bh * p.seq + ${i}) * p.seq + ${j}) >= p.threshold)`;
@@ -110,7 +130,7 @@ export function attentionForwardKernel(cfg: AttentionKernelConfig): string {
   const L = new RowLoader(cfg.headDim, cfg.f16), R = range(cfg.rows), C = range(L.chunks);
   const KB = range(KEY_BLOCK);
   const out: string[] = [];
-  const opType = L.type(cfg.f16), f32Type = L.type(false);
+  const f32Type = L.type(false);
   for (const r of R) {
     for (const c of C) out.push(`  let q${r}_${c} = ${L.load("Q", `off${r}`, c)};`);
     out.push(`  var m${r} = ${F32_MIN};`, `  var l${r} = 0.0;`);
@@ -157,24 +177,7 @@ export function attentionForwardKernel(cfg: AttentionKernelConfig): string {
     out.push(`    STATS[2u * (bh * p.seq + at${r}) + 1u] = inv${r};`);
     out.push(`  }`);
   }
-  return `${
-    bindings(
-      [
-        ["Q", "read", opType],
-        ["K", "read", opType],
-        ["V", "read", opType],
-        ["MASK", "read"],
-        ["O", "read_write", f32Type],
-        ["STATS", "read_write"],
-      ],
-      UNIFORMS,
-    )
-  }
-${cfg.dropout ? HASH_WGSL : ""}
-${head(cfg)}
-${ownedRows(cfg)}
-${out.join("\n")}
-}`;
+  return assemble(cfg, [["O", "read_write", f32Type], ["STATS", "read_write"]], out);
 }
 
 /**
@@ -202,7 +205,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 /** Backward, part 2 (a thread per query row): dQ_i = scale · Σ_j P_ij (z_ij · dO_i·V_j − D_i) K_j. */
 export function attentionBackwardQueryKernel(cfg: AttentionKernelConfig): string {
   const L = new RowLoader(cfg.headDim, cfg.f16), R = range(cfg.rows), C = range(L.chunks);
-  const opType = L.type(cfg.f16), f32Type = L.type(false);
+  const f32Type = L.type(false);
   const out: string[] = [];
   for (const r of R) {
     for (const c of C) {
@@ -240,25 +243,11 @@ export function attentionBackwardQueryKernel(cfg: AttentionKernelConfig): string
     for (const c of C) out.push(`    ${L.store("DQ", `off${r}`, c, `dq${r}_${c} * p.scale`)}`);
     out.push(`  }`);
   }
-  return `${
-    bindings(
-      [
-        ["Q", "read", opType],
-        ["K", "read", opType],
-        ["V", "read", opType],
-        ["MASK", "read"],
-        ["ROWS", "read", "vec4f"],
-        ["DO", "read", f32Type],
-        ["DQ", "read_write", f32Type],
-      ],
-      UNIFORMS,
-    )
-  }
-${cfg.dropout ? HASH_WGSL : ""}
-${head(cfg)}
-${ownedRows(cfg)}
-${out.join("\n")}
-}`;
+  return assemble(
+    cfg,
+    [["ROWS", "read", "vec4f"], ["DO", "read", f32Type], ["DQ", "read_write", f32Type]],
+    out,
+  );
 }
 
 /**
@@ -267,7 +256,7 @@ ${out.join("\n")}
  */
 export function attentionBackwardKeyKernel(cfg: AttentionKernelConfig): string {
   const L = new RowLoader(cfg.headDim, cfg.f16), R = range(cfg.rows), C = range(L.chunks);
-  const opType = L.type(cfg.f16), f32Type = L.type(false);
+  const f32Type = L.type(false);
   const out: string[] = [];
   for (const r of R) {
     for (const c of C) {
@@ -314,26 +303,12 @@ export function attentionBackwardKeyKernel(cfg: AttentionKernelConfig): string {
     }
     out.push(`  }`);
   }
-  return `${
-    bindings(
-      [
-        ["Q", "read", opType],
-        ["K", "read", opType],
-        ["V", "read", opType],
-        ["MASK", "read"],
-        ["ROWS", "read", "vec4f"],
-        ["DO", "read", f32Type],
-        ["DK", "read_write", f32Type],
-        ["DV", "read_write", f32Type],
-      ],
-      UNIFORMS,
-    )
-  }
-${cfg.dropout ? HASH_WGSL : ""}
-${head(cfg)}
-${ownedRows(cfg)}
-${out.join("\n")}
-}`;
+  const outputs: Buffers = [["DO", "read", f32Type], ["DK", "read_write", f32Type], [
+    "DV",
+    "read_write",
+    f32Type,
+  ]];
+  return assemble(cfg, [["ROWS", "read", "vec4f"], ...outputs], out);
 }
 
 /** The workgroup grid of an attention kernel: row blocks along x, heads along y (and z past the limit). */
