@@ -79,6 +79,10 @@ export function presetConfig(name: string): DistilBertConfig {
  * that a config survives read → export → read unchanged.
  */
 const DERIVED_FIELDS = new Set([
+  // What 5.x writes for every model, meaningless for a sequence classifier (no generation, no output embeddings).
+  "bos_token_id",
+  "eos_token_id",
+  "tie_word_embeddings",
   "architectures",
   "model_type",
   "problem_type",
@@ -263,8 +267,10 @@ export function hfConfigJson(config: DistilBertConfig): Record<string, unknown> 
     activation: config.activation,
     architectures: ["DistilBertForSequenceClassification"],
     attention_dropout: config.attention_dropout,
+    bos_token_id: null,
     dim: config.dim,
     dropout: config.dropout,
+    eos_token_id: null,
     hidden_dim: config.hidden_dim,
     id2label: { ...config.id2label },
     initializer_range: config.initializer_range,
@@ -278,6 +284,7 @@ export function hfConfigJson(config: DistilBertConfig): Record<string, unknown> 
     qa_dropout: config.qa_dropout,
     seq_classif_dropout: config.seq_classif_dropout,
     sinusoidal_pos_embds: false,
+    tie_word_embeddings: true,
     dtype: "float32",
     transformers_version: TRANSFORMERS_VERSION,
     vocab_size: config.vocab_size,
