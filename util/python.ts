@@ -18,10 +18,12 @@ export function hfReferenceVenv(): string {
   return join(cache, "distilbert-webgpu", "hf-venv");
 }
 
+// Installed versions from package metadata: importing torch and transformers would take seconds per run
+// (scripts/hf_reference.sh imports them once, when it sets the venv up).
 const PROBE = `
-import importlib, json, platform
+import importlib.metadata as md, json, platform
 mods = ["torch", "transformers", "tokenizers", "safetensors", "accelerate"]
-print(json.dumps({"python": platform.python_version(), **{m: importlib.import_module(m).__version__ for m in mods}}))
+print(json.dumps({"python": platform.python_version(), **{m: md.version(m) for m in mods}}))
 `;
 
 let cached: Promise<HfReference | null> | null = null;
