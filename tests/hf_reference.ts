@@ -1,19 +1,24 @@
 /**
  * The Hugging Face reference for the tests: the venv that scripts/hf_reference.sh sets up (real torch,
- * transformers, tokenizers, safetensors, accelerate). Tests that need it use `ignore: !hf`; when it is
- * missing, one message says so (this module is evaluated once per `deno test` run).
+ * transformers, tokenizers, safetensors, accelerate). Tests that need it use `ignore: !hf`. One message per
+ * `deno test` run says whether it is there: test files run in workers of one process, and the process's
+ * environment is shared between them, so the first file to load this module marks it said.
  */
 import { fileURLToPath } from "node:url";
 import { describeHfReference, type HfReference, hfReference, hfReferenceVenv } from "../util/python.ts";
 
 export const hf: HfReference | null = await hfReference();
 
-if (hf) console.log(`HF reference: ${hf.python} (${describeHfReference(hf)})`);
-else {
-  console.log(
-    `skipping the Hugging Face reference tests (hf: ...): no reference venv at ${hfReferenceVenv()} ` +
-      "(set it up with scripts/hf_reference.sh); the golden files are the reference instead",
-  );
+const ANNOUNCED = "DISTILBERT_WEBGPU_HF_REFERENCE_ANNOUNCED";
+if (!Deno.env.get(ANNOUNCED)) {
+  Deno.env.set(ANNOUNCED, "1");
+  if (hf) console.log(`HF reference: ${hf.python} (${describeHfReference(hf)})`);
+  else {
+    console.log(
+      `skipping the Hugging Face reference tests (hf: ...): no reference venv at ${hfReferenceVenv()} ` +
+        "(set it up with scripts/hf_reference.sh); the golden files are the reference instead",
+    );
+  }
 }
 
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));

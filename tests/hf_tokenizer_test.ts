@@ -198,7 +198,8 @@ Deno.test({
         );
       }
       console.log(
-        `  ${texts.length} texts (${hardTexts().length} hard, ${reviews.length} reviews): identical ids`,
+        `  ${texts.length} texts (${hardTexts().length} hard, ${goldenTexts.length} golden, ${reviews.length} reviews): ` +
+          "identical ids at max_length 128 and 512",
       );
     });
   },

@@ -35,8 +35,7 @@ let cached: Promise<HfReference | null> | null = null;
 export function hfReference(): Promise<HfReference | null> {
   cached ??= (async () => {
     const python = Deno.env.get("HF_REFERENCE_PYTHON") || join(hfReferenceVenv(), "bin", "python");
-    const out = await new Deno.Command(python, { args: ["-c", PROBE], stdout: "piped", stderr: "null" })
-      .output().catch(() => null);
+    const out = await run(python, ["-c", PROBE]);
     if (!out?.success) return null;
     return { python, versions: JSON.parse(new TextDecoder().decode(out.stdout)) };
   })();
@@ -48,13 +47,18 @@ export function describeHfReference(ref: HfReference): string {
   return Object.entries(ref.versions).map(([k, v]) => `${k} ${v}`).join(", ");
 }
 
+/** The command's output, or null when it cannot even start (Deno throws synchronously for a missing binary). */
+async function run(python: string, args: string[]): Promise<Deno.CommandOutput | null> {
+  try {
+    return await new Deno.Command(python, { args, stdout: "piped", stderr: "null" }).output();
+  } catch {
+    return null;
+  }
+}
+
 /** The interpreter's sys.prefix when it can `import torch` (a venv and its base interpreter differ here). */
 async function torchPrefix(python: string): Promise<string | null> {
-  const probe = await new Deno.Command(python, {
-    args: ["-c", "import sys, torch; print(sys.prefix)"],
-    stdout: "piped",
-    stderr: "null",
-  }).output().catch(() => null);
+  const probe = await run(python, ["-c", "import sys, torch; print(sys.prefix)"]);
   return probe?.success ? new TextDecoder().decode(probe.stdout).trim() : null;
 }
 
