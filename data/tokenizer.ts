@@ -507,19 +507,6 @@ export function padBatch(
   return { inputIds, attentionMask, batchSize, seqLength };
 }
 
-/** Reads a vocab file, with a one-line error when it is missing or unreadable. */
-export async function readVocabText(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: vocab file not found`);
-    if (err instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`${path}: is a directory, not a vocab file`);
-    }
-    throw err;
-  }
-}
-
 /** Hugging Face's clean_up_tokenization: no space before . ? ! , and English contractions. */
 export function cleanUpTokenization(text: string): string {
   return text
