@@ -10,7 +10,8 @@ import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
 import { bundledVocabPath } from "../data/tokenizer.ts";
-import { loadTokenizerDir, TOKENIZER_FILES, tokenizerFiles } from "../data/tokenizer_files.ts";
+import { loadTokenizerDir, TOKENIZER_FILES, tokenizerFiles, tokenizerJson } from "../data/tokenizer_files.ts";
+import { resolveModelDir } from "../train/model_source.ts";
 import { gpuReady } from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -139,6 +140,36 @@ Deno.test("resume after the source checkpoint is pruned: every checkpoint and th
     assert.ok(checkpoints.includes("checkpoint-4"), `${checkpoints}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a hub model whose repo has tokenizer.json and no vocab.txt (what 5.x pushes) resolves and reads it", async () => {
+  const home = await Deno.makeTempDir();
+  const saved = { home: Deno.env.get("HF_HOME"), offline: Deno.env.get("HF_HUB_OFFLINE") };
+  try {
+    const commit = "0123456789abcdef0123456789abcdef01234567";
+    const repo = join(home, "hub", "models--someone--tiny-imdb");
+    const snap = join(repo, "snapshots", commit);
+    await modelDir(snap, {});
+    await Deno.mkdir(join(repo, "refs"));
+    await Deno.writeTextFile(join(repo, "refs", "main"), commit);
+    const tok = (await loadTokenizerDir(join(ROOT, "assets", "distilbert-base-uncased"))).tokenizer;
+    for (const [name, text] of tokenizerFiles(tok)) {
+      if (name !== "vocab.txt") await Deno.writeTextFile(join(snap, name), text);
+    }
+    Deno.env.set("HF_HOME", home);
+    Deno.env.set("HF_HUB_OFFLINE", "1");
+    const dir = await resolveModelDir("someone/tiny-imdb");
+    assert.equal(dir, snap);
+    const loaded = await loadTokenizerDir(dir);
+    assert.equal(loaded.vocabFile, join(snap, "tokenizer.json"));
+    assert.equal(tokenizerJson(loaded.tokenizer), tokenizerJson(tok));
+  } finally {
+    for (const [k, v] of [["HF_HOME", saved.home], ["HF_HUB_OFFLINE", saved.offline]] as const) {
+      if (v === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, v);
+    }
+    await Deno.remove(home, { recursive: true });
   }
 });
 

@@ -39,12 +39,15 @@ export async function resolveModelDir(spec: string): Promise<string> {
     throw new UserError(`--model ${spec}: is a file; pass the directory that holds model.safetensors`);
   }
   if (!/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) throw new UserError(`--model ${spec}: no such directory`);
-  const files = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"];
-  let weights = "";
-  for (const filename of files) {
-    const path = await hubFile({ repoType: "model", repoId: spec, filename });
-    if (filename === "model.safetensors") weights = path;
-  }
+  const file = (filename: string) => hubFile({ repoType: "model", repoId: spec, filename });
+  const weights = await file("model.safetensors");
+  for (const filename of ["config.json", "tokenizer_config.json"]) await file(filename);
+  // The tokenizer as transformers reads it: tokenizer.json where the repo (or, offline, the cache) has one,
+  // else vocab.txt; the error, when neither comes, is vocab.txt's.
+  await file("tokenizer.json").catch(async (err) => {
+    if (!(err instanceof UserError)) throw err;
+    await file("vocab.txt");
+  });
   return dirname(weights);
 }
 
