@@ -33,15 +33,16 @@ def read_safetensors(path):
     return out
 
 
-def our_ids(texts, max_length):
-    """Our tokenizer's ids, through `deno task tokenize --jsonl` (run from the project root)."""
+def our_ids(texts, max_length, model_dir):
+    """Our tokenizer's ids (the model directory's own tokenizer), through `deno task tokenize --jsonl`."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.jsonl"), os.path.join(tmp, "out.jsonl")
         with open(src, "w") as f:
             for t in texts:
                 f.write(json.dumps({"text": t}) + "\n")
-        subprocess.run(["deno", "task", "tokenize", "--jsonl", src, "--out", dst, "--max-length", str(max_length)],
+        subprocess.run(["deno", "task", "tokenize", "--jsonl", src, "--out", dst, "--max-length", str(max_length),
+                        "--vocab", os.path.abspath(model_dir)],
                        cwd=root, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(dst) as f:
             return [json.loads(line)["ids"] for line in f]
@@ -94,7 +95,7 @@ def reference_logits(model_dir, texts, max_length):
     if missing or unexpected:
         raise SystemExit(f"reference backend: missing {missing}, unexpected {unexpected}")
     model.eval()
-    ids_list = our_ids(texts, max_length)
+    ids_list = our_ids(texts, max_length, model_dir)
     ids, mask = padded(ids_list)
     with torch.no_grad():
         return model(ids, mask), ids_list
@@ -146,7 +147,7 @@ def main():
         bad += not ok
         print(f"{'ok ' if ok else 'BAD'} max|diff| {diff:.2e}  ours {o['logits']}  {backend} {row}  {o['text'][:50]!r}")
     if backend == "transformers":
-        theirs = our_ids(texts, a.max_length)
+        theirs = our_ids(texts, a.max_length, a.model_dir)
         if theirs != ids_list:
             bad += 1
             print("BAD token ids differ between our tokenizer and transformers' AutoTokenizer")

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """The PyTorch peer of `deno task bench train`: the same DistilBERT classifier math (HF's, eager attention,
 GELU erf, post-LN, masked scores at the f32 minimum), the same presets, shapes and AdamW step, on the CPU
-(or with --device cuda, in fp32 eager with TF32 off).
-Prints one JSON object: {"torch": version, "device": d, "threads": n, "results": [{preset, seq, batch, train_tokens_per_s,
+(or with --device cuda, in fp32 eager with TF32 off). Two models: `ours`, this file's hand-written one, and
+`hf`, transformers' real DistilBertForSequenceClassification (its default attention implementation), when
+transformers is installed. Before timing, the two are given the same weights and must give the same logits
+(eval mode, a padded batch; within 1e-4, else exit 1).
+Prints one JSON object: {"torch": version, "transformers": version or null, "device": d, "threads": n,
+"agreement": {preset: max |logit diff|}, "results": [{model, preset, seq, batch, train_tokens_per_s,
 eval_tokens_per_s}, ...]}. Optional: the bench skips it when `import torch` fails.
 
 Debian: apt-get install python3-torch libopenblas0-pthread (without OpenBLAS, Debian's torch uses the
@@ -73,7 +77,16 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (fp32 eager, TF32 off: PyTorch's default)")
     ap.add_argument("--amp", action="store_true",
                     help="CUDA only: torch.autocast(float16) + GradScaler, the peer of our --fp16")
+    ap.add_argument("--models", default=None, help="ours,hf (default: both where transformers imports, else ours)")
     a = ap.parse_args()
+    try:
+        import transformers
+        hf_version = transformers.__version__
+    except ImportError:
+        hf_version = None
+    models = (a.models or ("ours,hf" if hf_version else "ours")).split(",")
+    if "hf" in models and not hf_version:
+        raise SystemExit("--models hf: transformers is not installed")
     device = torch.device("cuda" if a.device == "cuda" and torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -82,57 +95,112 @@ def main():
     scaler = torch.cuda.amp.GradScaler() if amp else None
     torch.set_num_threads(os.cpu_count())  # Debian's torch defaults to 1 thread here
     torch.manual_seed(0)
-    results = []
+    results, agreement = [], {}
     for preset in a.presets.split(","):
-        model = Classifier(**PRESETS[preset]).to(device)
-        decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "ln" in n or "layer_norm" in n)]
-        rest = [p for n, p in model.named_parameters() if n.endswith("bias") or "ln" in n or "layer_norm" in n]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=1e-4)
-        for seq in map(int, a.seqs.split(",")):
-            ids = torch.randint(1000, 21000, (a.batch, seq))
-            ids[:, 0] = 101
-            ids = ids.to(device)
-            mask = torch.ones(a.batch, seq, dtype=torch.long, device=device)
-            labels = (torch.arange(a.batch) % 2).to(device)
+        built = {"ours": Classifier(**PRESETS[preset])}
+        if "hf" in models:
+            built["hf"] = hf_model(preset)
+            agreement[preset] = agree(built["ours"], built["hf"])
+            if agreement[preset] > 1e-4:
+                raise SystemExit(f"{preset}: our PyTorch model and transformers' differ by {agreement[preset]}")
+        for name in models:
+            model = built[name].to(device)
+            forward = (lambda ids, mask, m=model: m(input_ids=ids, attention_mask=mask).logits) if name == "hf" \
+                else (lambda ids, mask, m=model: m(ids, mask))
+            results += time_model(model, forward, name, preset, a, device, sync, amp, scaler)
+            built[name] = None
+            model = None
+    print(json.dumps({"torch": torch.__version__, "transformers": hf_version, "device": str(device), "amp": amp,
+                      "threads": torch.get_num_threads(), "agreement": agreement, "results": results}))
 
-            def step():
-                model.train()
-                opt.zero_grad()
-                if amp:
-                    with torch.autocast("cuda", dtype=torch.float16):
-                        loss = F.cross_entropy(model(ids, mask), labels)
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    scaler.step(opt)
-                    scaler.update()
-                    return
-                loss = F.cross_entropy(model(ids, mask), labels)
-                loss.backward()
+
+def hf_model(preset):
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    p = PRESETS[preset]
+    config = DistilBertConfig(vocab_size=VOCAB, max_position_embeddings=POSITIONS, dim=p["dim"], n_layers=p["n_layers"],
+                              n_heads=p["n_heads"], hidden_dim=p["hidden_dim"], dropout=0.1, attention_dropout=0.1,
+                              seq_classif_dropout=0.2)
+    return DistilBertForSequenceClassification(config)
+
+
+HF_NAMES = [("distilbert.embeddings.word_embeddings.", "word."), ("distilbert.embeddings.position_embeddings.", "pos."),
+            ("distilbert.embeddings.LayerNorm.", "ln."), ("distilbert.transformer.layer.", "layers."),
+            ("attention.", ""), ("ffn.", "")]
+
+
+def agree(ours, hf):
+    """Copies transformers' weights into ours; the max |logit difference| on a padded batch, in eval mode."""
+    state = {}
+    for name, t in hf.state_dict().items():
+        for a, b in HF_NAMES:
+            name = name.replace(a, b)
+        state[name] = t
+    missing, unexpected = ours.load_state_dict(state, strict=False)
+    if missing or [k for k in unexpected if not k.endswith("position_ids")]:
+        raise SystemExit(f"weights do not map: missing {missing}, unexpected {unexpected}")
+    ours.eval(), hf.eval()
+    torch.manual_seed(1)
+    ids = torch.randint(1000, 21000, (4, 64))
+    ids[:, 0] = 101
+    mask = torch.ones_like(ids)
+    mask[1, 40:] = 0
+    mask[3, 9:] = 0
+    ids[mask == 0] = 0
+    with torch.no_grad():
+        return (ours(ids, mask) - hf(input_ids=ids, attention_mask=mask).logits).abs().max().item()
+
+
+def time_model(model, forward, name, preset, a, device, sync, amp, scaler):
+    """Train-step and eval throughput of one model at every seq (the same AdamW step and inputs for both)."""
+    no_decay = lambda n: n.endswith("bias") or "ln." in n or "layer_norm" in n or "LayerNorm" in n
+    decay = [p for n, p in model.named_parameters() if not no_decay(n)]
+    rest = [p for n, p in model.named_parameters() if no_decay(n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=1e-4)
+    results = []
+    for seq in map(int, a.seqs.split(",")):
+        ids = torch.randint(1000, 21000, (a.batch, seq))
+        ids[:, 0] = 101
+        ids = ids.to(device)
+        mask = torch.ones(a.batch, seq, dtype=torch.long, device=device)
+        labels = (torch.arange(a.batch) % 2).to(device)
+
+        def step():
+            model.train()
+            opt.zero_grad()
+            if amp:
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = F.cross_entropy(forward(ids, mask), labels)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
+                scaler.step(opt)
+                scaler.update()
+                return
+            loss = F.cross_entropy(forward(ids, mask), labels)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
 
-            step()  # warm-up
+        step()  # warm-up
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        sync()
+        train_s = (time.perf_counter() - t0) / a.steps
+        model.eval()
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            forward(ids, mask)
             sync()
             t0 = time.perf_counter()
             for _ in range(a.steps):
-                step()
+                forward(ids, mask)
             sync()
-            train_s = (time.perf_counter() - t0) / a.steps
-            model.eval()
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-                model(ids, mask)
-                sync()
-                t0 = time.perf_counter()
-                for _ in range(a.steps):
-                    model(ids, mask)
-                sync()
-                eval_s = (time.perf_counter() - t0) / a.steps
-            tokens = a.batch * seq
-            results.append(dict(preset=preset, seq=seq, batch=a.batch, train_tokens_per_s=tokens / train_s,
-                                eval_tokens_per_s=tokens / eval_s))
-    print(json.dumps({"torch": torch.__version__, "device": str(device), "amp": amp,
-                      "threads": torch.get_num_threads(), "results": results}))
+            eval_s = (time.perf_counter() - t0) / a.steps
+        tokens = a.batch * seq
+        results.append(dict(model=name, preset=preset, seq=seq, batch=a.batch, train_tokens_per_s=tokens / train_s,
+                            eval_tokens_per_s=tokens / eval_s))
+    return results
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
  * Tokenize a split once and keep the ids on disk, so training and evaluation never re-tokenize.
  *
  * A cache file is named by a hash of everything its contents depend on (the Parquet file's path, size and
- * mtime, the vocab's sha256, max_length, the format version), and records the same in its header, which is
+ * mtime, the tokenizer's sha256 (its tokenizer.json: vocabulary, options, added tokens), max_length, the format
+ * version, which also changes when the tokenizer's rules do), and records the same in its header, which is
  * checked on load: a stale or damaged cache is rebuilt, never used.
  *
  * File layout (little-endian): "DBWTOK01", u32 header byte length, JSON header padded to 4 bytes, then Int32
@@ -11,10 +12,12 @@
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { readImdbParquet } from "./imdb.ts";
-import { BertTokenizer, readVocabText } from "./tokenizer.ts";
+import type { BertTokenizer } from "./tokenizer.ts";
+import { loadTokenizer, tokenizerJson } from "./tokenizer_files.ts";
 
 const MAGIC = "DBWTOK01";
-const FORMAT_VERSION = 1;
+/** 2: Hugging Face tokenizers' per-code-point rules (final sigma, unassigned code points kept, CJK ranges). */
+const FORMAT_VERSION = 2;
 
 export interface TokenizedSplit {
   /** Every row's ids, `[CLS] ... [SEP]`, back to back. */
@@ -28,7 +31,9 @@ export interface TokenizedSplit {
 
 export interface LoadTokenizedSplitOptions {
   parquetPath: string;
-  vocabPath: string;
+  /** The tokenizer, or where to load it from (vocab.txt, tokenizer.json or a model directory). */
+  tokenizer?: BertTokenizer;
+  vocabPath?: string;
   maxLength: number;
   /** Default: `defaultTokenCacheDir()`. */
   cacheDir?: string;
@@ -38,7 +43,7 @@ export interface TokenizedSplitInfo extends TokenizedSplit {
   cachePath: string;
   /** True when loaded from an existing cache file, false when tokenized now. */
   fromCache: boolean;
-  vocabSha256: string;
+  tokenizerSha256: string;
 }
 
 interface CacheHeader {
@@ -46,7 +51,7 @@ interface CacheHeader {
   parquetPath: string;
   parquetSize: number;
   parquetMtimeMs: number;
-  vocabSha256: string;
+  tokenizerSha256: string;
   maxLength: number;
   rowCount: number;
   idCount: number;
@@ -63,15 +68,16 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   if (!Number.isInteger(opts.maxLength) || opts.maxLength < 2) {
     throw new UserError(`max length must be an integer of at least 2, got ${opts.maxLength}`);
   }
-  const vocabText = await readVocabText(opts.vocabPath);
-  const vocabSha256 = await sha256Hex(new TextEncoder().encode(vocabText));
+  if (!opts.tokenizer && !opts.vocabPath) throw new Error("loadTokenizedSplit: pass tokenizer or vocabPath");
+  const tokenizer = opts.tokenizer ?? (await loadTokenizer(opts.vocabPath!)).tokenizer;
+  const tokenizerSha256 = await tokenizerFingerprint(tokenizer);
   const parquet = await statParquet(opts.parquetPath);
   const expected: Omit<CacheHeader, "rowCount" | "idCount"> = {
     version: FORMAT_VERSION,
     parquetPath: parquet.realPath,
     parquetSize: parquet.size,
     parquetMtimeMs: parquet.mtimeMs,
-    vocabSha256,
+    tokenizerSha256,
     maxLength: opts.maxLength,
   };
   const cacheDir = opts.cacheDir ?? defaultTokenCacheDir();
@@ -79,9 +85,8 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   const cachePath = `${cacheDir}/${key}.bin`;
 
   const cached = await readCache(cachePath, expected);
-  if (cached) return { ...cached, cachePath, fromCache: true, vocabSha256 };
+  if (cached) return { ...cached, cachePath, fromCache: true, tokenizerSha256 };
 
-  const tokenizer = BertTokenizer.fromVocabText(vocabText, opts.vocabPath);
   const data = await readImdbParquet(opts.parquetPath);
   const { ids, offsets } = tokenizeTexts(tokenizer, data.texts, opts.maxLength);
   const split: TokenizedSplit = {
@@ -95,7 +100,16 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
     cachePath,
     encodeCache({ ...expected, rowCount: data.texts.length, idCount: ids.length }, split),
   );
-  return { ...split, cachePath, fromCache: false, vocabSha256 };
+  return { ...split, cachePath, fromCache: false, tokenizerSha256 };
+}
+
+const fingerprints = new WeakMap<BertTokenizer, Promise<string>>();
+
+/** sha256 of the tokenizer's tokenizer.json (everything that decides its ids), computed once per tokenizer. */
+export function tokenizerFingerprint(tokenizer: BertTokenizer): Promise<string> {
+  let f = fingerprints.get(tokenizer);
+  if (!f) fingerprints.set(tokenizer, f = sha256Hex(new TextEncoder().encode(tokenizerJson(tokenizer))));
+  return f;
 }
 
 /** Tokenizes every text into one flat id array plus offsets (length n+1). */

@@ -1,23 +1,73 @@
 /**
- * BERT uncased WordPiece tokenizer, matching Hugging Face's `BertTokenizerFast(do_lower_case=True)` id for id:
- * BertNormalizer (clean text, CJK spacing, lowercase, strip accents), BertPreTokenizer (whitespace and
- * punctuation), WordPiece with `##` continuation and a 100-character word limit, then `[CLS] ... [SEP]`.
+ * BERT WordPiece tokenizer, matching Hugging Face's `BertTokenizerFast` (the `tokenizers` library) id for id:
+ * added tokens ([CLS], [SEP], ... and any others) matched in the raw text, BertNormalizer (clean text, CJK
+ * spacing, strip accents, lowercase; each optional, as in tokenizer.json), BertPreTokenizer (whitespace and
+ * punctuation), WordPiece with a continuation prefix and a per-word character limit, then `[CLS] ... [SEP]`.
+ * Character rules, code point by code point, are `tokenizers`' own (data/bert_unicode.ts).
  *
  * Speed: text is cut into whitespace-delimited chunks by char code, and each distinct chunk is normalised and
  * split once; its ids are cached, so the common case per chunk is one slice and one Map lookup.
  */
 import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
+import { BERT_CHAR_RULES, isAsciiPunctuation, isChineseChar } from "./bert_unicode.ts";
 
 export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
-const REQUIRED_SPECIAL_TOKENS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]"] as const;
-const MAX_CHARS_PER_WORD = 100;
 /** Past this many cached chunks the cache is cleared, so a huge corpus of unique strings cannot exhaust memory. */
 const CHUNK_CACHE_LIMIT = 1 << 20;
+const rules = BERT_CHAR_RULES;
 
 /** The distilbert-base-uncased `vocab.txt` shipped in `assets/`, so tokenizing works offline. */
 export function bundledVocabPath(): string {
   return fileURLToPath(new URL("../assets/distilbert-base-uncased/vocab.txt", import.meta.url));
+}
+
+/** BertNormalizer's options, with tokenizer.json's meaning; the defaults are bert-base-uncased's. */
+export interface NormalizerOptions {
+  cleanText: boolean;
+  handleChineseChars: boolean;
+  /** null: strip accents when lowercasing (HF's default). */
+  stripAccents: boolean | null;
+  lowercase: boolean;
+}
+
+export const UNCASED_NORMALIZER: Readonly<NormalizerOptions> = {
+  cleanText: true,
+  handleChineseChars: true,
+  stripAccents: null,
+  lowercase: true,
+};
+
+/** A token matched in the text before WordPiece (tokenizer.json's added_tokens). */
+export interface AddedToken {
+  id: number;
+  content: string;
+  special: boolean;
+  /** Matched in the normalized text (content normalized too) instead of the raw text. */
+  normalized: boolean;
+  /** Only where neither neighbour is a letter, digit or `_`. */
+  singleWord: boolean;
+  /** Absorb whitespace on that side (no effect on ids: BERT drops whitespace anyway). */
+  lstrip: boolean;
+  rstrip: boolean;
+}
+
+export interface TokenizerOptions {
+  normalizer?: Partial<NormalizerOptions>;
+  unkToken?: string;
+  clsToken?: string;
+  sepToken?: string;
+  padToken?: string;
+  /** null: the tokenizer has no mask token. */
+  maskToken?: string | null;
+  continuingSubwordPrefix?: string;
+  maxInputCharsPerWord?: number;
+  /** Default: the special tokens found in the vocab, as HF adds them (special, not normalized). */
+  addedTokens?: AddedToken[];
+  /** tokenizer_config.json's model_max_length (null: not set). */
+  modelMaxLength?: number | null;
+  /** Other tokenizer_config.json fields, written back unchanged. */
+  extraConfig?: Record<string, unknown>;
 }
 
 export interface EncodeOptions {
@@ -48,56 +98,125 @@ export interface DecodeOptions {
 }
 
 export class BertTokenizer {
+  /** WordPiece vocabulary: token → id. */
   readonly vocab: Map<string, number>;
+  /** id → token, added tokens beyond the WordPiece vocabulary included. */
   readonly idToToken: string[];
+  /** The WordPiece vocabulary in id order (what vocab.txt holds). */
+  readonly vocabTokens: readonly string[];
+  readonly normalizer: Readonly<NormalizerOptions>;
+  readonly addedTokens: readonly AddedToken[];
+  readonly unkToken: string;
+  readonly clsToken: string;
+  readonly sepToken: string;
+  readonly padToken: string;
+  readonly maskToken: string | null;
+  readonly continuingSubwordPrefix: string;
+  readonly maxInputCharsPerWord: number;
+  readonly modelMaxLength: number | null;
+  readonly extraConfig: Readonly<Record<string, unknown>>;
   readonly padId: number;
   readonly unkId: number;
   readonly clsId: number;
   readonly sepId: number;
   readonly specialIds: ReadonlySet<number>;
-  /** Special tokens are matched in the raw text before normalisation, as Hugging Face's added tokens are. */
-  private readonly specialTokens: { token: string; id: number }[];
+  /** Added tokens matched in the raw text, and those matched in the normalized text. */
+  private readonly rawTokens: AddedToken[];
+  private readonly normalizedTokens: { token: AddedToken; content: string }[];
+  private readonly lowercase: boolean;
+  private readonly stripAccents: boolean;
   private readonly maxPieceLength: number;
   private readonly unkIds: readonly number[];
   private chunkCache = new ChunkCache();
 
-  constructor(tokens: string[], source = "vocab") {
-    this.idToToken = tokens;
+  /**
+   * `tokens` is the WordPiece vocabulary, id = index. Later duplicates win, as in Hugging Face's vocab loading.
+   * `source` names the file in errors.
+   */
+  constructor(tokens: string[], source = "vocab", opts: TokenizerOptions = {}) {
+    this.vocabTokens = tokens;
     this.vocab = new Map();
     let maxLen = 0;
     for (let i = 0; i < tokens.length; i++) {
-      // Later duplicates win, as in Hugging Face's vocab loading.
       this.vocab.set(tokens[i], i);
       if (tokens[i].length > maxLen) maxLen = tokens[i].length;
     }
     this.maxPieceLength = maxLen;
-    const missing = REQUIRED_SPECIAL_TOKENS.filter((t) => !this.vocab.has(t));
+    this.normalizer = { ...UNCASED_NORMALIZER, ...opts.normalizer };
+    this.lowercase = this.normalizer.lowercase;
+    this.stripAccents = this.normalizer.stripAccents ?? this.normalizer.lowercase;
+    this.unkToken = opts.unkToken ?? "[UNK]";
+    this.clsToken = opts.clsToken ?? "[CLS]";
+    this.sepToken = opts.sepToken ?? "[SEP]";
+    this.padToken = opts.padToken ?? "[PAD]";
+    this.maskToken = opts.maskToken === undefined ? "[MASK]" : opts.maskToken;
+    this.continuingSubwordPrefix = opts.continuingSubwordPrefix ?? "##";
+    this.maxInputCharsPerWord = opts.maxInputCharsPerWord ?? 100;
+    this.modelMaxLength = opts.modelMaxLength ?? null;
+    this.extraConfig = opts.extraConfig ?? {};
+
+    const named = [this.padToken, this.unkToken, this.clsToken, this.sepToken, this.maskToken];
+    this.addedTokens = opts.addedTokens ?? named.filter((t): t is string => t !== null && this.vocab.has(t))
+      .map((content) => ({
+        id: this.vocab.get(content)!,
+        content,
+        special: true,
+        normalized: false,
+        singleWord: false,
+        lstrip: false,
+        rstrip: false,
+      })).sort((a, b) => a.id - b.id);
+    this.idToToken = [...tokens];
+    const idOf = new Map<string, number>();
+    for (const t of this.addedTokens) {
+      if (t.id >= this.idToToken.length) this.idToToken.length = t.id + 1;
+      if (t.id >= tokens.length || this.idToToken[t.id] === undefined) this.idToToken[t.id] = t.content;
+      idOf.set(t.content, t.id);
+    }
+    const holes = this.idToToken.findIndex((t) => t === undefined);
+    if (holes >= 0) {
+      throw new UserError(
+        `${source}: no token has id ${holes} (ids must run 0..${this.idToToken.length - 1})`,
+      );
+    }
+    const idFor = (t: string) => idOf.get(t) ?? this.vocab.get(t);
+    const missing = [
+      ["[UNK]", this.unkToken],
+      ["[CLS]", this.clsToken],
+      ["[SEP]", this.sepToken],
+      ["[PAD]", this.padToken],
+    ].filter(([, t]) => idFor(t) === undefined).map(([role, t]) => (role === t ? t : `${t} (${role})`));
     if (missing.length > 0) {
       throw new UserError(`${source}: not a BERT vocab: missing ${missing.join(", ")}`);
     }
-    this.padId = this.vocab.get("[PAD]")!;
-    this.unkId = this.vocab.get("[UNK]")!;
-    this.clsId = this.vocab.get("[CLS]")!;
-    this.sepId = this.vocab.get("[SEP]")!;
+    this.padId = idFor(this.padToken)!;
+    this.unkId = idFor(this.unkToken)!;
+    this.clsId = idFor(this.clsToken)!;
+    this.sepId = idFor(this.sepToken)!;
     this.unkIds = [this.unkId];
-    this.specialTokens = SPECIAL_TOKENS.filter((t) => this.vocab.has(t)).map((token) => ({
+    this.specialIds = new Set(this.addedTokens.filter((t) => t.special).map((t) => t.id));
+    this.rawTokens = this.addedTokens.filter((t) => !t.normalized && t.content.length > 0);
+    this.normalizedTokens = this.addedTokens.filter((t) => t.normalized).map((token) => ({
       token,
-      id: this.vocab.get(token)!,
-    }));
-    this.specialIds = new Set(this.specialTokens.map((s) => s.id));
+      content: this.normalizeText(token.content),
+    })).filter((t) => t.content.length > 0);
   }
 
   /** Parses `vocab.txt` text: one token per line, id = line number from 0. */
-  static fromVocabText(text: string, source = "vocab"): BertTokenizer {
-    const lines = text.split("\n");
-    if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-    return new BertTokenizer(lines.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l)), source);
+  static fromVocabText(text: string, source = "vocab", opts: TokenizerOptions = {}): BertTokenizer {
+    return new BertTokenizer(parseVocabText(text), source, opts);
   }
 
-  static async load(vocabPath: string): Promise<BertTokenizer> {
-    return BertTokenizer.fromVocabText(await readVocabText(vocabPath), vocabPath);
+  /**
+   * A tokenizer from `path`: a model directory (tokenizer.json, else vocab.txt with tokenizer_config.json),
+   * a tokenizer.json file, or a vocab.txt file.
+   */
+  static async load(path: string): Promise<BertTokenizer> {
+    const { loadTokenizer } = await import("./tokenizer_files.ts");
+    return (await loadTokenizer(path)).tokenizer;
   }
 
+  /** Hugging Face's `len(tokenizer)`: the vocabulary plus added tokens beyond it. */
   get vocabSize(): number {
     return this.idToToken.length;
   }
@@ -126,53 +245,114 @@ export class BertTokenizer {
 
   decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
     const skip = opts.skipSpecialTokens ?? true;
+    const prefix = this.continuingSubwordPrefix;
     let out = "";
     let first = true;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (skip && this.specialIds.has(id)) continue;
-      const token = this.idToToken[id] ?? this.idToToken[this.unkId];
+      const token = this.idToToken[id] ?? this.unkToken;
       if (first) out += token;
-      else if (token.startsWith("##")) out += token.slice(2);
+      else if (token.startsWith(prefix)) out += token.slice(prefix.length);
       else out += " " + token;
       first = false;
     }
     return (opts.cleanUpSpaces ?? true) ? cleanUpTokenization(out) : out;
   }
 
-  /** Appends the ids of `text` to `out` until `out.length` reaches `limit`. */
-  private appendIds(text: string, out: number[], limit: number): void {
-    if (text.indexOf("[") < 0) {
-      this.appendSegment(text, 0, text.length, out, limit);
-      return;
-    }
-    let pos = 0;
-    while (pos < text.length && out.length < limit) {
-      let best = -1;
-      let bestToken: { token: string; id: number } | null = null;
-      for (const s of this.specialTokens) {
-        const at = text.indexOf(s.token, pos);
-        if (at >= 0 && (best < 0 || at < best)) {
-          best = at;
-          bestToken = s;
+  /** BertNormalizer on a whole text: clean-up, spaces around CJK ideographs, strip accents, lowercase. */
+  normalizeText(text: string): string {
+    let cleaned = "";
+    for (const ch of text) {
+      const cp = ch.codePointAt(0)!;
+      if (this.normalizer.cleanText) {
+        if (rules.isRemoved(cp)) continue;
+        if (rules.isWhitespace(cp)) {
+          cleaned += " ";
+          continue;
         }
       }
-      if (bestToken === null) {
-        this.appendSegment(text, pos, text.length, out, limit);
-        return;
+      cleaned += this.normalizer.handleChineseChars && isChineseChar(cp) ? ` ${ch} ` : ch;
+    }
+    return this.normalizePart(cleaned);
+  }
+
+  /** Strip accents, then lowercase (BertNormalizer's order), as configured. */
+  private normalizePart(s: string): string {
+    if (this.stripAccents) s = rules.stripAccents(s);
+    return this.lowercase ? rules.lowercase(s) : s;
+  }
+
+  /** Appends the ids of `text` to `out` until `out.length` reaches `limit`. */
+  private appendIds(text: string, out: number[], limit: number): void {
+    let pos = 0;
+    while (pos < text.length && out.length < limit) {
+      const match = this.rawTokens.length ? this.findRawToken(text, pos) : null;
+      const end = match ? match.at : text.length;
+      if (this.normalizedTokens.length) this.appendNormalizedSegment(text.slice(pos, end), out, limit);
+      else this.appendSegment(text, pos, end, out, limit);
+      if (!match) return;
+      if (out.length < limit) out.push(match.token.id);
+      pos = match.at + match.token.content.length;
+    }
+  }
+
+  /** The leftmost (then longest) raw added token at or after `pos`, as `tokenizers`' matcher finds it. */
+  private findRawToken(text: string, pos: number): { at: number; token: AddedToken } | null {
+    let at = -1, best: AddedToken | null = null;
+    for (const t of this.rawTokens) {
+      let i = text.indexOf(t.content, pos);
+      while (i >= 0 && t.singleWord && !isWholeWord(text, i, i + t.content.length)) {
+        i = text.indexOf(t.content, i + 1);
       }
-      this.appendSegment(text, pos, best, out, limit);
-      if (out.length < limit) out.push(bestToken.id);
-      pos = best + bestToken.token.length;
+      if (i < 0) continue;
+      if (best === null || i < at || (i === at && t.content.length > best.content.length)) {
+        [at, best] = [i, t];
+      }
+    }
+    return best ? { at, token: best } : null;
+  }
+
+  /**
+   * A segment when some added tokens match in normalized text: normalize it whole, split at those tokens,
+   * pre-tokenize and WordPiece the rest (the general path; the chunk cache below is its fast form).
+   */
+  private appendNormalizedSegment(segment: string, out: number[], limit: number): void {
+    const normalized = this.normalizeText(segment);
+    let pos = 0;
+    while (pos < normalized.length && out.length < limit) {
+      let at = -1, best: AddedToken | null = null, length = 0;
+      for (const { token, content } of this.normalizedTokens) {
+        let from = pos;
+        for (;;) {
+          const i = normalized.indexOf(content, from);
+          if (i < 0 || (at >= 0 && i > at)) break;
+          if (!token.singleWord || isWholeWord(normalized, i, i + content.length)) {
+            if (at < 0 || i < at || content.length > length) [at, best, length] = [i, token, content.length];
+            break;
+          }
+          from = i + 1;
+        }
+      }
+      const end = best ? at : normalized.length;
+      const ids: number[] = [];
+      for (const word of normalized.slice(pos, end).split(/\p{White_Space}+/u)) {
+        if (word) this.appendWords(word, ids);
+      }
+      for (let k = 0; k < ids.length && out.length < limit; k++) out.push(ids[k]);
+      if (!best) return;
+      if (out.length < limit) out.push(best.id);
+      pos = at + length;
     }
   }
 
   private appendSegment(text: string, start: number, end: number, out: number[], limit: number): void {
     const cache = this.chunkCache;
+    const keepControls = !this.normalizer.cleanText;
     let i = start;
     while (i < end && out.length < limit) {
       let c = text.charCodeAt(i);
-      if (isWhitespace(c)) {
+      if (isWhitespace(c, keepControls)) {
         i++;
         continue;
       }
@@ -181,7 +361,7 @@ export class BertTokenizer {
       let j = i + 1;
       while (j < end) {
         c = text.charCodeAt(j);
-        if (isWhitespace(c)) break;
+        if (isWhitespace(c, keepControls)) break;
         hash = Math.imul(hash ^ c, 0x01000193);
         j++;
       }
@@ -201,23 +381,24 @@ export class BertTokenizer {
   private chunkIds(chunk: string): number[] {
     const out: number[] = [];
     if (isPlainAscii(chunk)) {
-      this.appendWords(chunk.toLowerCase(), out);
+      this.appendWords(this.lowercase ? chunk.toLowerCase() : chunk, out);
       return out;
     }
     // Clean-up and CJK spacing act on the raw text; CJK ideographs become words of their own.
+    const { cleanText, handleChineseChars } = this.normalizer;
     let part = "";
     for (const ch of chunk) {
       const cp = ch.codePointAt(0)!;
-      if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
-      if (isCjk(cp)) {
-        if (part) this.appendWords(normalizeWord(part), out);
+      if (cleanText && rules.isRemoved(cp)) continue;
+      if (handleChineseChars && isChineseChar(cp)) {
+        if (part) this.appendWords(this.normalizePart(part), out);
         part = "";
-        this.appendWords(normalizeWord(ch), out);
+        this.appendWords(this.normalizePart(ch), out);
       } else {
         part += ch;
       }
     }
-    if (part) this.appendWords(normalizeWord(part), out);
+    if (part) this.appendWords(this.normalizePart(part), out);
     return out;
   }
 
@@ -226,11 +407,14 @@ export class BertTokenizer {
     let wordStart = 0;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
-      const punct = c < 128 ? isAsciiPunct(c) : isUnicodePunct(text, i);
-      if (!punct) continue;
+      // A surrogate pair is one code point, two code units.
+      const width = c >= 0xd800 && c < 0xdc00 && i + 1 < text.length ? 2 : 1;
+      const punct = c < 128 ? isAsciiPunctuation(c) : rules.isPunctuation(text.codePointAt(i)!);
+      if (!punct) {
+        i += width - 1;
+        continue;
+      }
       if (i > wordStart) this.appendWordPiece(text.slice(wordStart, i), out);
-      // Unicode punctuation outside the BMP is two code units.
-      const width = c >= 0xd800 && c < 0xdc00 ? 2 : 1;
       this.appendWordPiece(text.slice(i, i + width), out);
       i += width - 1;
       wordStart = i + 1;
@@ -240,7 +424,7 @@ export class BertTokenizer {
 
   /** Greedy longest-match-first WordPiece; a word with any unmatched remainder becomes one `[UNK]`. */
   private appendWordPiece(word: string, out: number[]): void {
-    if (word.length > MAX_CHARS_PER_WORD && codePointLength(word) > MAX_CHARS_PER_WORD) {
+    if (word.length > this.maxInputCharsPerWord && codePointLength(word) > this.maxInputCharsPerWord) {
       out.push(this.unkId);
       return;
     }
@@ -249,6 +433,7 @@ export class BertTokenizer {
       out.push(whole);
       return;
     }
+    const prefix = this.continuingSubwordPrefix;
     const pieces: number[] = [];
     let start = 0;
     while (start < word.length) {
@@ -256,7 +441,7 @@ export class BertTokenizer {
       if (isLowSurrogateAt(word, end)) end--;
       let found = -1;
       while (end > start) {
-        const sub = start === 0 ? word.slice(0, end) : "##" + word.slice(start, end);
+        const sub = start === 0 ? word.slice(0, end) : prefix + word.slice(start, end);
         const id = this.vocab.get(sub);
         if (id !== undefined) {
           found = id;
@@ -274,6 +459,25 @@ export class BertTokenizer {
     }
     for (const p of pieces) out.push(p);
   }
+}
+
+/** vocab.txt's tokens: one per line (a trailing \r dropped), id = line number from 0. */
+export function parseVocabText(text: string): string[] {
+  const lines = text.split("\n");
+  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+}
+
+const WORD_CHAR = /[\p{Alphabetic}\p{N}_]/u;
+
+/** `tokenizers`' single_word rule: the characters around [start, end) are not letters, digits or `_`. */
+function isWholeWord(text: string, start: number, end: number): boolean {
+  const before = start > 0 ? String.fromCodePoint(text.codePointAt(start - 1)!) : "";
+  const prev = isLowSurrogateAt(text, start - 1)
+    ? String.fromCodePoint(text.codePointAt(start - 2)!)
+    : before;
+  const next = end < text.length ? String.fromCodePoint(text.codePointAt(end)!) : "";
+  return !(prev && WORD_CHAR.test(prev)) && !(next && WORD_CHAR.test(next));
 }
 
 /**
@@ -301,19 +505,6 @@ export function padBatch(
     attentionMask.fill(1, row, row + s.length);
   }
   return { inputIds, attentionMask, batchSize, seqLength };
-}
-
-/** Reads a vocab file, with a one-line error when it is missing or unreadable. */
-export async function readVocabText(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: vocab file not found`);
-    if (err instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`${path}: is a directory, not a vocab file`);
-    }
-    throw err;
-  }
 }
 
 /** Hugging Face's clean_up_tokenization: no space before . ? ! , and English contractions. */
@@ -401,14 +592,18 @@ function sameChars(key: string, text: string, start: number): boolean {
 // --- character classes -------------------------------------------------------------------------------------
 
 /**
- * \t \n \r and Unicode Zs, plus U+2028/U+2029, which the fast tokenizer's `char::is_whitespace` also counts.
- * Other ASCII controls (\v, \f) are removed as control characters instead.
+ * Unicode White_Space, where BertPreTokenizer splits words. With clean_text (`keepControls` false) \v, \f
+ * and U+0085 are removed as control characters instead, so they join what is around them.
  */
-function isWhitespace(c: number): boolean {
-  if (c < 128) return c === 32 || c === 9 || c === 10 || c === 13;
+function isWhitespace(c: number, keepControls: boolean): boolean {
+  if (c < 128) return c === 32 || c === 9 || c === 10 || c === 13 || (keepControls && (c === 11 || c === 12));
+  if (c === 0x85) return keepControls;
   return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
     c === 0x202f || c === 0x205f || c === 0x3000;
 }
+
+/** For tests: the chunk splitter's whitespace set, which must equal Unicode White_Space. */
+export const _isChunkWhitespace = (c: number) => isWhitespace(c, true);
 
 /** Printable ASCII only: no controls, so cleaning is a no-op and no accent or CJK handling is needed. */
 function isPlainAscii(s: string): boolean {
@@ -417,41 +612,6 @@ function isPlainAscii(s: string): boolean {
     if (c < 32 || c > 126) return false;
   }
   return true;
-}
-
-function isAsciiPunct(c: number): boolean {
-  return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-}
-
-const UNICODE_PUNCT = /\p{P}/u;
-// Cc, Cf, Co, Cs and unassigned (Cn): the fast tokenizer's `is_other`; \t \n \r never reach here.
-const CONTROL = /\p{C}/u;
-const COMBINING_MARKS = /\p{Mn}/gu;
-
-function isUnicodePunct(text: string, i: number): boolean {
-  const cp = text.codePointAt(i)!;
-  return UNICODE_PUNCT.test(String.fromCodePoint(cp));
-}
-
-function isControl(ch: string): boolean {
-  return CONTROL.test(ch);
-}
-
-/** The ideograph blocks BERT pads with spaces (CJK Unified Ideographs, extensions A-E, compatibility). */
-function isCjk(cp: number): boolean {
-  return (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) ||
-    (cp >= 0x20000 && cp <= 0x2a6df) ||
-    (cp >= 0x2a700 && cp <= 0x2b73f) || (cp >= 0x2b740 && cp <= 0x2b81f) ||
-    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
-    (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
-}
-
-/**
- * Lowercase, then NFD with combining marks (Mn) removed. Lowercasing a whole whitespace-free chunk keeps
- * context-dependent rules (Greek final sigma) the same as lowercasing the full text.
- */
-function normalizeWord(s: string): string {
-  return s.toLowerCase().normalize("NFD").replace(COMBINING_MARKS, "");
 }
 
 function codePointLength(s: string): number {

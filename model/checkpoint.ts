@@ -6,7 +6,9 @@
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { exists, writeDirAtomic } from "../util/fs.ts";
-import { type DistilBertConfig, hfConfigJson, presetConfig, readConfigFile } from "./config.ts";
+import type { BertTokenizer } from "../data/tokenizer.ts";
+import { writeTokenizerFiles } from "../data/tokenizer_files.ts";
+import { type DistilBertConfig, hfConfigJson, readConfigFile } from "./config.ts";
 import { HEAD_PARAM_NAMES, initHostParam, parameterSpecs } from "./params.ts";
 import { type HostTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
 
@@ -14,14 +16,9 @@ import { type HostTensor, readSafetensors, writeSafetensors } from "./safetensor
 const BASE_PREFIX = "distilbert.";
 const MODEL_CLASS = "DistilBertForSequenceClassification";
 
-/** What tokenizer_config.json says for distilbert-base-uncased, byte for byte. */
-export const DEFAULT_TOKENIZER_CONFIG = '{"do_lower_case": true, "model_max_length": 512}';
-
 export interface LoadOptions {
   /** Seed for the parameters the checkpoint lacks (HF Trainer's default seed is 42). */
   seed?: number;
-  /** The config when the directory has no config.json (default: the `base` preset). */
-  defaultConfig?: DistilBertConfig;
   /** Refuse a checkpoint that is not a complete classifier (for evaluation and prediction). */
   strict?: boolean;
 }
@@ -43,7 +40,10 @@ export interface LoadedClassifier {
   newlyInitialized: string[];
 }
 
-/** Loads `dir/model.safetensors` with `dir/config.json` (see classifierFromTensors for the key matching). */
+/**
+ * Loads `dir/model.safetensors` with `dir/config.json` (see classifierFromTensors for the key matching).
+ * Without config.json the model's shape is unknown: an error, as in transformers (no guessed default).
+ */
 export async function loadClassifierCheckpoint(
   dir: string,
   opts: LoadOptions = {},
@@ -66,9 +66,10 @@ export async function loadClassifierCheckpoint(
     throw new UserError(`${dir}: no model.safetensors (${why})`);
   }
   const configPath = join(dir, "config.json");
-  const config = (await exists(configPath))
-    ? await readConfigFile(configPath)
-    : structuredClone(opts.defaultConfig ?? presetConfig("base"));
+  if (!(await exists(configPath))) {
+    throw new UserError(`${dir}: no config.json (a Hugging Face model directory has one: the model's shape)`);
+  }
+  const config = await readConfigFile(configPath);
   const { tensors } = await readSafetensors(weightsPath);
   return matchCheckpoint(dir, weightsPath, config, tensors, opts);
 }
@@ -176,16 +177,22 @@ export function formatLoadReport(result: LoadedClassifier): string {
 }
 
 /**
- * Writes a model directory that HF's from_pretrained and pipeline() load as is: model.safetensors (F32,
- * exactly the classifier's parameters under HF's names), config.json, vocab.txt and tokenizer_config.json
- * from `tokenizerFilesDir`. The directory is swapped in whole: on failure an existing `dir` is untouched.
+ * Writes a model directory that HF's from_pretrained, AutoTokenizer and pipeline() load as is, as
+ * save_pretrained writes one: model.safetensors (F32, exactly the classifier's parameters under HF's names),
+ * config.json (5.x keys), tokenizer.json and tokenizer_config.json, and vocab.txt for older readers. The
+ * directory is swapped in whole: on failure an existing `dir` is untouched.
  */
 export async function exportClassifier(
   dir: string,
   config: DistilBertConfig,
   tensors: Map<string, HostTensor>,
-  tokenizerFilesDir: string,
+  tokenizer: BertTokenizer,
 ): Promise<void> {
+  if (tokenizer.vocabSize !== config.vocab_size) {
+    throw new Error(
+      `exportClassifier: the tokenizer has ${tokenizer.vocabSize} tokens, vocab_size is ${config.vocab_size}`,
+    );
+  }
   const weights = new Map<string, HostTensor>();
   for (const spec of parameterSpecs(config)) {
     const t = tensors.get(spec.name);
@@ -203,17 +210,6 @@ export async function exportClassifier(
   await writeDirAtomic(dir, async (tmp) => {
     await writeSafetensors(join(tmp, "model.safetensors"), weights);
     await Deno.writeTextFile(join(tmp, "config.json"), JSON.stringify(hfConfigJson(config), null, 2) + "\n");
-    try {
-      await Deno.copyFile(join(tokenizerFilesDir, "vocab.txt"), join(tmp, "vocab.txt"));
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        throw new UserError(`${tokenizerFilesDir}: no vocab.txt to put in the exported model`);
-      }
-      throw err;
-    }
-    const tokenizerConfig = join(tokenizerFilesDir, "tokenizer_config.json");
-    if (await exists(tokenizerConfig)) {
-      await Deno.copyFile(tokenizerConfig, join(tmp, "tokenizer_config.json"));
-    } else await Deno.writeTextFile(join(tmp, "tokenizer_config.json"), DEFAULT_TOKENIZER_CONFIG);
+    await writeTokenizerFiles(tmp, tokenizer);
   });
 }

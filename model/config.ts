@@ -31,6 +31,9 @@ export interface DistilBertConfig {
   extra?: Record<string, unknown>;
 }
 
+/** The transformers release whose config.json we write (and test against). */
+export const TRANSFORMERS_VERSION = "5.18.0";
+
 export const DEFAULT_ID2LABEL: Readonly<Record<string, string>> = { "0": "NEGATIVE", "1": "POSITIVE" };
 
 /** HF DistilBertConfig's defaults, which are distilbert-base-uncased's values. */
@@ -76,6 +79,10 @@ export function presetConfig(name: string): DistilBertConfig {
  * that a config survives read → export → read unchanged.
  */
 const DERIVED_FIELDS = new Set([
+  // What 5.x writes for every model, meaningless for a sequence classifier (no generation, no output embeddings).
+  "bos_token_id",
+  "eos_token_id",
+  "tie_word_embeddings",
   "architectures",
   "model_type",
   "problem_type",
@@ -251,8 +258,8 @@ export async function readConfigFile(path: string): Promise<DistilBertConfig> {
 }
 
 /**
- * The config.json object for an exported classifier, as HF's DistilBertConfig.to_dict() gives it for a
- * DistilBertForSequenceClassification, with keys sorted as save_pretrained writes them.
+ * The config.json object for an exported classifier, as transformers 5.x's save_pretrained writes it for a
+ * DistilBertForSequenceClassification (`dtype`, not 4.x's `torch_dtype`; `transformers_version`), keys sorted.
  */
 export function hfConfigJson(config: DistilBertConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -260,8 +267,10 @@ export function hfConfigJson(config: DistilBertConfig): Record<string, unknown> 
     activation: config.activation,
     architectures: ["DistilBertForSequenceClassification"],
     attention_dropout: config.attention_dropout,
+    bos_token_id: null,
     dim: config.dim,
     dropout: config.dropout,
+    eos_token_id: null,
     hidden_dim: config.hidden_dim,
     id2label: { ...config.id2label },
     initializer_range: config.initializer_range,
@@ -275,7 +284,9 @@ export function hfConfigJson(config: DistilBertConfig): Record<string, unknown> 
     qa_dropout: config.qa_dropout,
     seq_classif_dropout: config.seq_classif_dropout,
     sinusoidal_pos_embds: false,
-    torch_dtype: "float32",
+    tie_word_embeddings: true,
+    dtype: "float32",
+    transformers_version: TRANSFORMERS_VERSION,
     vocab_size: config.vocab_size,
   };
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

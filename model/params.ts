@@ -11,8 +11,10 @@ export interface ParamSpec {
   /** HF _init_weights: normal(0, initializer_range) for Linear and Embedding weights; LayerNorm 1 and 0; biases 0. */
   init: "normal" | "zeros" | "ones";
   /**
-   * True for biases and LayerNorm weights. HF Trainer decays every parameter except those named "bias" and
-   * those of nn.LayerNorm modules (found by type, so DistilBERT's sa_layer_norm and output_layer_norm count).
+   * True for biases and LayerNorm weights: transformers 5.18's Trainer.get_decay_parameter_names decays every
+   * parameter except those of nn.LayerNorm modules (found by type, so DistilBERT's sa_layer_norm and
+   * output_layer_norm count) and those whose name has "bias", "layernorm", "rmsnorm" or a "norm" component
+   * (tests/hf_trainer_test.ts compares the two sets).
    */
   noDecay: boolean;
 }

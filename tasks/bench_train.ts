@@ -13,7 +13,7 @@ import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir, writeJsonFile } from "../util/fs.ts";
-import { torchPython } from "../util/python.ts";
+import { torchPythons } from "../util/python.ts";
 import { join } from "node:path";
 import { bucketByLength, epochOrder, paddingEfficiency } from "../train/batches.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
@@ -30,49 +30,64 @@ export function trainFlops(c: DistilBertConfig, batch: number, seq: number): num
 }
 
 interface PeerResult {
+  /** "ours": bench/pytorch_ref.py's hand-written model; "hf": transformers' DistilBertForSequenceClassification. */
+  model: "ours" | "hf";
   preset: string;
   seq: number;
   train_tokens_per_s: number;
   eval_tokens_per_s: number;
 }
 
-/** Runs bench/pytorch_ref.py with the same presets and shapes; null (with a message) when torch is missing. */
-async function pytorchPeer(
+interface Peer {
+  python: string;
+  torch: string;
+  transformers: string | null;
+  device: string;
+  amp: boolean;
+  threads: number;
+  /** Max |logit difference| between the two PyTorch models with the same weights, per preset. */
+  agreement: Record<string, number>;
+  results: PeerResult[];
+}
+
+/**
+ * Runs bench/pytorch_ref.py with the same presets and shapes in every PyTorch found (the reference venv's
+ * torch 2.13 with transformers, Debian's 1.13 with OpenBLAS); an empty list (with a message) when none.
+ */
+async function pytorchPeers(
   presets: string,
   seqs: string,
   batch: number,
   steps: number,
   device: string,
   amp: boolean,
-) {
-  const python = await torchPython();
-  if (!python) {
+): Promise<Peer[]> {
+  const pythons = await torchPythons();
+  if (!pythons.length) {
     console.log(
-      "PyTorch peer skipped: `import torch` fails (Debian: apt-get install python3-torch libopenblas0-pthread)",
+      "PyTorch peer skipped: `import torch` fails (scripts/hf_reference.sh; Debian: apt-get install python3-torch libopenblas0-pthread)",
     );
-    return null;
+    return [];
   }
+  const peers: Peer[] = [];
   const script = new URL("../bench/pytorch_ref.py", import.meta.url).pathname;
-  const out = await new Deno.Command(python, {
-    args: [
-      script,
-      ...["--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
-      ...["--device", device],
-      ...(amp ? ["--amp"] : []),
-    ],
-    stderr: "inherit",
-  }).output();
-  if (!out.success) {
-    console.log("PyTorch peer failed (see above)");
-    return null;
+  for (const python of pythons) {
+    const out = await new Deno.Command(python, {
+      args: [
+        script,
+        ...["--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
+        ...["--device", device],
+        ...(amp ? ["--amp"] : []),
+      ],
+      stderr: "inherit",
+    }).output();
+    if (!out.success) {
+      console.log(`PyTorch peer ${python} failed (see above)`);
+      continue;
+    }
+    peers.push({ python, ...JSON.parse(new TextDecoder().decode(out.stdout)) });
   }
-  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    torch: string;
-    device: string;
-    amp: boolean;
-    threads: number;
-    results: PeerResult[];
-  };
+  return peers;
 }
 
 /** Real / computed tokens of IMDB batches, random and length-bucketed (the bundled sample, or ../shared). */
@@ -111,7 +126,8 @@ const HELP = `deno task bench train [--presets tiny,small,base] [--seqs 128,256,
   --json              also write the results as JSON
   --fp16              mixed precision (as train --fp16); the PyTorch peer on CUDA then runs autocast + GradScaler,
                       on the CPU it stays f32 (CPU autocast is bfloat16, another format)
-  --no-peer           skip the PyTorch peer (bench/pytorch_ref.py; skipped anyway when torch is missing)
+  --no-peer           skip the PyTorch peers (bench/pytorch_ref.py in every torch found: the reference venv's,
+                      with transformers' model beside ours, and Debian's; skipped when torch is missing)
   --no-padding        skip the IMDB padding-efficiency report`;
 
 interface Row {
@@ -260,29 +276,42 @@ export async function benchTrain(args: string[]): Promise<void> {
     }%), peak ${(pool.peakBytes / 2 ** 20).toFixed(0)} MiB`,
   );
 
-  const peer = values["no-peer"]
-    ? null
-    : await pytorchPeer(presets.join(","), seqs.join(","), batch, steps, cpu ? "cpu" : "cuda", fp16);
-  if (peer) {
+  const peers = values["no-peer"]
+    ? []
+    : await pytorchPeers(presets.join(","), seqs.join(","), batch, steps, cpu ? "cpu" : "cuda", fp16);
+  for (const [i, peer] of peers.entries()) {
+    const agreement = Object.entries(peer.agreement ?? {}).map(([k, v]) => `${k} ${v.toExponential(1)}`);
     console.log(
-      `PyTorch ${peer.torch} (${peer.device}, ${
+      `PyTorch ${peer.torch} (${peer.python}; ${peer.device}, ${
         peer.amp ? "autocast fp16" : "f32"
-      }, ${peer.threads} threads), ` +
-        "same cells; ours / PyTorch:",
+      }, ${peer.threads} threads)` +
+        (peer.transformers
+          ? `, our PyTorch model and transformers ${peer.transformers}' (same weights: logits within ${
+            agreement.join(", ")
+          })`
+          : ", our PyTorch model (no transformers there)") +
+        "; same cells, ours / PyTorch:",
     );
-    console.log("preset  seq   torch train tok/s  ratio   torch eval tok/s  ratio");
+    console.log("preset  seq  model   torch train tok/s  ratio   torch eval tok/s  ratio");
     for (const r of results) {
-      const p = peer.results.find((x) => x.preset === r.preset && x.seq === r.seq);
-      if (!p) continue;
-      r.peer_train_tokens_per_s = p.train_tokens_per_s;
-      r.peer_eval_tokens_per_s = p.eval_tokens_per_s;
-      r.train_ratio = r.train_tokens_per_s / p.train_tokens_per_s;
-      r.eval_ratio = r.eval_tokens_per_s / p.eval_tokens_per_s;
-      console.log(
-        `${r.preset.padEnd(6)} ${String(r.seq).padStart(4)} ${p.train_tokens_per_s.toFixed(0).padStart(19)} ${
-          r.train_ratio.toFixed(2).padStart(6)
-        } ${p.eval_tokens_per_s.toFixed(0).padStart(18)} ${r.eval_ratio.toFixed(2).padStart(6)}`,
-      );
+      for (const p of peer.results.filter((x) => x.preset === r.preset && x.seq === r.seq)) {
+        const trainRatio = r.train_tokens_per_s / p.train_tokens_per_s;
+        const evalRatio = r.eval_tokens_per_s / p.eval_tokens_per_s;
+        // The first peer's hand-written model is the row's headline ratio (as before there were several).
+        if (i === 0 && (p.model ?? "ours") === "ours") {
+          r.peer_train_tokens_per_s = p.train_tokens_per_s;
+          r.peer_eval_tokens_per_s = p.eval_tokens_per_s;
+          r.train_ratio = trainRatio;
+          r.eval_ratio = evalRatio;
+        }
+        console.log(
+          `${r.preset.padEnd(6)} ${String(r.seq).padStart(4)}  ${(p.model ?? "ours").padEnd(5)} ${
+            p.train_tokens_per_s.toFixed(0).padStart(18)
+          } ${trainRatio.toFixed(2).padStart(6)} ${p.eval_tokens_per_s.toFixed(0).padStart(18)} ${
+            evalRatio.toFixed(2).padStart(6)
+          }`,
+        );
+      }
     }
   }
   const padding = values["no-padding"] ? null : await paddingReport(batch);
@@ -294,7 +323,7 @@ export async function benchTrain(args: string[]): Promise<void> {
       results,
       buffer_pool: poolReport,
       precision: fp16 ? "fp16" : "f32",
-      pytorch: peer ? { torch: peer.torch, device: peer.device, amp: peer.amp, threads: peer.threads } : null,
+      pytorch: peers.length ? peers : null,
       padding_efficiency: padding,
     };
     await writeJsonFile(values.json, out);

@@ -18,7 +18,7 @@ Tokenizes an IMDB split once and caches the ids, so train and eval never re-toke
                       (default: the Hugging Face cache, else download, else the bundled sample)
   --split NAME        train | test | unsupervised (default train)
   --max-length N      ids per review including [CLS] and [SEP] (default 512)
-  --vocab FILE        WordPiece vocab (default ${bundledVocabPath()})
+  --vocab PATH        vocab.txt, tokenizer.json, or a model directory (default ${bundledVocabPath()})
   --cache-dir DIR     where tokenized splits are kept (default ${defaultTokenCacheDir()})
   --text "..."        print the tokens and ids of one text instead
   --jsonl IN          tokenize lines {"text": ...} of IN into lines {"ids": [...]} instead

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   classifierFromTensors,
-  DEFAULT_TOKENIZER_CONFIG,
   exportClassifier,
   formatLoadReport,
   loadClassifierCheckpoint,
@@ -23,6 +22,8 @@ import {
 } from "../model/safetensors.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir } from "../util/fs.ts";
+import { BertTokenizer } from "../data/tokenizer.ts";
+import { loadTokenizerDir, tokenizerJson } from "../data/tokenizer_files.ts";
 
 const shared = sharedDir();
 const skipShared = (what: string) => {
@@ -101,10 +102,12 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function writeTokenizerFiles(dir: string, withConfig = true): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(join(dir, "vocab.txt"), "[PAD]\n[UNK]\nhello\n");
-  if (withConfig) await Deno.writeTextFile(join(dir, "tokenizer_config.json"), '{"do_lower_case": true}');
+/** A tokenizer whose vocabulary fits miniConfig (50 tokens). */
+function miniTokenizer(size = 50): BertTokenizer {
+  const words = Array.from({ length: size - 5 }, (_, i) => `w${i}`);
+  return new BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...words], "mini", {
+    modelMaxLength: 16,
+  });
 }
 
 // ---- config ----
@@ -498,6 +501,7 @@ Deno.test("load: directories without model.safetensors are one-line UserErrors",
     );
     // A corrupt file reaches the caller as the parser's error, naming the file.
     await Deno.writeFile(join(dir, "model.safetensors"), new Uint8Array(3));
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(hfConfigJson(miniConfig())));
     await assert.rejects(
       loadClassifierCheckpoint(dir),
       (e) => assertUserError(e, /model\.safetensors: not a safetensors file/),
@@ -505,15 +509,14 @@ Deno.test("load: directories without model.safetensors are one-line UserErrors",
   });
 });
 
-Deno.test("load: without config.json the default config is used", async () => {
+Deno.test("load: a directory without config.json is a one-line error, not a guessed base config", async () => {
   await withTempDir(async (dir) => {
     const config = miniConfig();
     await writeSafetensors(join(dir, "model.safetensors"), randomTensors(config, 5));
-    const loaded = await loadClassifierCheckpoint(dir, { defaultConfig: config });
-    assert.deepEqual(loaded.newlyInitialized, []);
     await assert.rejects(
       loadClassifierCheckpoint(dir),
-      (e) => assertUserError(e, /has shape \[50,8\] but the config needs \[30522,768\]/),
+      (e) =>
+        assertUserError(e, new RegExp(`^${dir}: no config\\.json \\(a Hugging Face model directory has one`)),
     );
   });
 });
@@ -522,8 +525,7 @@ Deno.test("load: without config.json the default config is used", async () => {
 
 Deno.test("export → load round trip is bit-exact and writes an HF directory", async () => {
   await withTempDir(async (root) => {
-    const tok = join(root, "tok");
-    await writeTokenizerFiles(tok);
+    const tok = miniTokenizer();
     const config = parseHfConfig({ ...hfConfigJson(miniConfig()), tie_weights_: true }, "c");
     const tensors = randomTensors(config, 6);
     tensors.set("not.a.parameter", { dtype: "F32", shape: [1], data: new Float32Array(1) });
@@ -532,13 +534,26 @@ Deno.test("export → load round trip is bit-exact and writes an HF directory", 
 
     assert.deepEqual(
       [...Deno.readDirSync(out)].map((e) => e.name).sort(),
-      ["config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"],
+      ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"],
     );
-    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).sort(), ["exported", "tok"]);
-    assert.equal(await Deno.readTextFile(join(out, "vocab.txt")), "[PAD]\n[UNK]\nhello\n");
-    assert.equal(await Deno.readTextFile(join(out, "tokenizer_config.json")), '{"do_lower_case": true}');
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["exported"]);
+    assert.equal(
+      await Deno.readTextFile(join(out, "vocab.txt")),
+      tok.vocabTokens.map((t) => t + "\n").join(""),
+    );
+    assert.equal(await Deno.readTextFile(join(out, "tokenizer.json")), tokenizerJson(tok));
+    const tokConfig = JSON.parse(await Deno.readTextFile(join(out, "tokenizer_config.json")));
+    assert.equal(tokConfig.tokenizer_class, "BertTokenizer");
+    assert.equal(tokConfig.do_lower_case, true);
+    assert.equal(tokConfig.model_max_length, 16);
+    const reread = (await loadTokenizerDir(out)).tokenizer;
+    assert.equal(tokenizerJson(reread), tokenizerJson(tok));
     const configText = await Deno.readTextFile(join(out, "config.json"));
     assert.equal(configText, JSON.stringify(hfConfigJson(config), null, 2) + "\n");
+    const configJson = JSON.parse(configText);
+    assert.equal(configJson.dtype, "float32");
+    assert.equal(configJson.transformers_version, "5.18.0");
+    assert.equal("torch_dtype" in configJson, false, "4.x's torch_dtype is 5.x's dtype");
 
     const raw = await readSafetensors(join(out, "model.safetensors"));
     assert.deepEqual(raw.metadata, { format: "pt" });
@@ -555,42 +570,25 @@ Deno.test("export → load round trip is bit-exact and writes an HF directory", 
   });
 });
 
-Deno.test("export: tokenizer_config.json defaults to distilbert-base-uncased's when the source lacks one", async () => {
-  await withTempDir(async (root) => {
-    const tok = join(root, "tok");
-    await writeTokenizerFiles(tok, false);
-    const config = miniConfig();
-    await exportClassifier(join(root, "out"), config, randomTensors(config, 7), tok);
-    const text = await Deno.readTextFile(join(root, "out", "tokenizer_config.json"));
-    assert.equal(text, DEFAULT_TOKENIZER_CONFIG);
-    assert.deepEqual(JSON.parse(text), { do_lower_case: true, model_max_length: 512 });
-  });
-});
-
 Deno.test("export: a failing step leaves the existing directory untouched and nothing half-written", async () => {
   await withTempDir(async (root) => {
     const out = join(root, "model");
     await Deno.mkdir(out);
     await Deno.writeTextFile(join(out, "config.json"), "old");
-    const noVocab = join(root, "empty-tok");
-    await Deno.mkdir(noVocab);
     const config = miniConfig();
-    // model.safetensors and config.json are written before the vocabulary copy fails.
     await assert.rejects(
-      exportClassifier(out, config, randomTensors(config, 8), noVocab),
-      (e) => assertUserError(e, /empty-tok: no vocab\.txt/),
+      exportClassifier(out, config, randomTensors(config, 8), miniTokenizer(51)),
+      /the tokenizer has 51 tokens, vocab_size is 50/,
     );
-    assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), ["config.json"]);
-    assert.equal(await Deno.readTextFile(join(out, "config.json")), "old");
-    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).sort(), ["empty-tok", "model"]);
-
     const incomplete = new Map(randomTensors(config, 8));
     incomplete.delete("classifier.bias");
     await assert.rejects(
-      exportClassifier(out, config, incomplete, noVocab),
+      exportClassifier(out, config, incomplete, miniTokenizer()),
       /no tensor for parameter classifier\.bias/,
     );
+    assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), ["config.json"]);
     assert.equal(await Deno.readTextFile(join(out, "config.json")), "old");
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["model"]);
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { BertTokenizer, bundledVocabPath, padBatch } from "../data/tokenizer.ts";
+import { _isChunkWhitespace, BertTokenizer, bundledVocabPath, padBatch } from "../data/tokenizer.ts";
+import { loadTokenizer, tokenizerConfigJson, tokenizerJson } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir } from "../util/fs.ts";
 
@@ -120,6 +121,60 @@ Deno.test("tokenizer: handles surrogate pairs, long words and special tokens ins
   const first = texts.map((t) => tokenizer.tokenize(t).join(" "));
   assert.deepEqual(texts.map((t) => tokenizer.tokenize(t).join(" ")), first);
   assert.deepEqual(first, ["movie .", "movie .", "movie", "movies", "movie ."]);
+});
+
+Deno.test("tokenizer: Greek final sigma, unassigned code points and CJK Extension E as tokenizers does", () => {
+  // tokenizers lowercases per code point: Σ → σ even at a word's end (JavaScript's toLowerCase gives ς).
+  assert.deepEqual(tokenizer.tokenize("ΟΔΟΣ"), ["ο", "##δ", "##ο", "##σ"]);
+  // An unassigned code point (U+0378) is kept, so the word it is in becomes [UNK] (it was dropped here).
+  assert.deepEqual(tokenizer.tokenize("a\u0378 b"), ["[UNK]", "b"]);
+  // Format characters are removed (a zero-width space joins what is around it), U+FFFD and NUL too.
+  assert.deepEqual(tokenizer.tokenize("movie\u200bs a\ufffd\u0000b"), ["movies", "ab"]);
+  // BERT's CJK ranges skip U+2B820..U+2B91F (no spaces around those), unlike the rest of Extension E.
+  assert.deepEqual(tokenizer.tokenize("a\u{2b820}b"), ["[UNK]"]);
+  assert.deepEqual(tokenizer.tokenize("a\u{2b920}b"), ["a", "[UNK]", "b"]);
+});
+
+Deno.test("tokenizer: the chunk splitter's whitespace is Unicode White_Space, \\v \\f U+0085 joined by clean_text", () => {
+  for (let cp = 0; cp < 0x10000; cp++) {
+    assert.equal(
+      _isChunkWhitespace(cp),
+      /\p{White_Space}/u.test(String.fromCharCode(cp)),
+      `U+${cp.toString(16)}`,
+    );
+  }
+  assert.deepEqual(tokenizer.tokenize("a\vb a\fb a\u0085b"), ["ab", "ab", "ab"]);
+});
+
+Deno.test("tokenizer files: tokenizer.json is read first; tokenizer_config.json's options apply", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const custom = BertTokenizer.fromVocabText("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nHello\n##s\n", "v");
+    await Deno.writeTextFile(`${dir}/tokenizer.json`, tokenizerJson(custom));
+    // A vocab.txt beside it that says otherwise is not used (transformers reads tokenizer.json first).
+    await Deno.writeTextFile(`${dir}/vocab.txt`, await Deno.readTextFile(bundledVocabPath()));
+    let loaded = await loadTokenizer(dir);
+    assert.equal(loaded.vocabFile, `${dir}/tokenizer.json`);
+    assert.equal(loaded.tokenizer.vocabSize, 7);
+    assert.deepEqual(Array.from(loaded.tokenizer.encode("Hellos")), [2, 4, 6, 3]);
+    await Deno.writeTextFile(
+      `${dir}/tokenizer_config.json`,
+      JSON.stringify({ do_lower_case: false, model_max_length: 64 }),
+    );
+    loaded = await loadTokenizer(dir);
+    assert.deepEqual(Array.from(loaded.tokenizer.encode("Hellos")), [2, 5, 6, 3]);
+    assert.equal(loaded.tokenizer.modelMaxLength, 64);
+    assert.match(loaded.notes.join("\n"), /tokenizer\.json: lowercase differ from .*tokenizer_config\.json/);
+    assert.deepEqual(JSON.parse(tokenizerConfigJson(loaded.tokenizer)).do_lower_case, false);
+    // Only vocab.txt: read with tokenizer_config.json's options.
+    await Deno.remove(`${dir}/tokenizer.json`);
+    loaded = await loadTokenizer(dir);
+    assert.equal(loaded.vocabFile, `${dir}/vocab.txt`);
+    assert.equal(loaded.tokenizer.vocabSize, 30522);
+    assert.deepEqual(loaded.tokenizer.tokenize("Hello"), ["[UNK]"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // --- the tokenize task's inspection modes -------------------------------------------------------------------

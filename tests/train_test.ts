@@ -9,7 +9,7 @@ import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { gpuReady } from "./helpers.ts";
-import { torchPython } from "../util/python.ts";
+import { hfReference, torchPython } from "../util/python.ts";
 
 /** A few fast steps: the tiny preset on 64 short reviews. */
 const SMALL = [
@@ -221,8 +221,9 @@ Deno.test("default model from the HF cache: a base (masked-LM) checkpoint gets a
   }
 });
 
-const python = await torchPython();
-if (!python) {
+// The fallback without the Hugging Face reference (tests/hf_export_test.ts checks the export in transformers).
+const python = (await hfReference()) ? null : await torchPython();
+if (!python && !(await hfReference())) {
   console.log("skipping the PyTorch export check: no python3 with torch (apt-get install python3-torch)");
 }
 

@@ -8,8 +8,10 @@ import { gpu, type Tensor } from "../autograd/mod.ts";
 import type { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { type HostTensor, readSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import type { BertTokenizer } from "../data/tokenizer.ts";
+import { writeTokenizerFiles } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
-import { exists, writeDirAtomic } from "../util/fs.ts";
+import { writeDirAtomic } from "../util/fs.ts";
 import type { AdamW, LossScaleState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
 import type { StepLog, TrainerState } from "./trainer.ts";
@@ -49,7 +51,7 @@ export async function saveCheckpoint(
     cfg: TrainConfig;
     trainRows: number;
     logHistory: unknown[];
-    tokenizerDir: string;
+    tokenizer: BertTokenizer;
   },
 ): Promise<void> {
   const { model, optimizer } = parts;
@@ -65,11 +67,7 @@ export async function saveCheckpoint(
       join(tmp, "config.json"),
       JSON.stringify(hfConfigJson(model.config), null, 2) + "\n",
     );
-    for (const f of ["vocab.txt", "tokenizer_config.json"]) {
-      if (await exists(join(parts.tokenizerDir, f))) {
-        await Deno.copyFile(join(parts.tokenizerDir, f), join(tmp, f));
-      }
-    }
+    await writeTokenizerFiles(tmp, parts.tokenizer);
     const saved: SavedState = {
       trainer: parts.state,
       optimizerStep,

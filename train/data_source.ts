@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { selectRows } from "../data/imdb.ts";
 import { loadTokenizedSplit, type TokenizedSplit } from "../data/token_cache.ts";
+import type { BertTokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import type { TrainConfig } from "./config.ts";
 import type { TokenizedRows } from "./batches.ts";
@@ -36,10 +37,10 @@ export function subsetRows(split: TokenizedSplit, selected: ArrayLike<number>): 
 /** Tokenizes (or loads from the cache) one Parquet file and picks `samples` rows (0 = all). */
 export async function loadRows(
   path: string,
-  vocabPath: string,
+  tokenizer: BertTokenizer,
   opts: { maxLength: number; samples: number; seed: number; shuffle: boolean; flag: string; strict: boolean },
 ): Promise<TokenizedRows> {
-  const split = await loadTokenizedSplit({ parquetPath: path, vocabPath, maxLength: opts.maxLength });
+  const split = await loadTokenizedSplit({ parquetPath: path, tokenizer, maxLength: opts.maxLength });
   const n = split.labels.length;
   let count = opts.samples > 0 ? opts.samples : n;
   if (count > n) {
@@ -57,7 +58,7 @@ export async function loadRows(
 export async function loadTrainingData(
   cfg: TrainConfig,
   explicit: Set<string>,
-  vocabPath: string,
+  tokenizer: BertTokenizer,
 ): Promise<TrainingData> {
   let trainPath: string, evalPath: string, description: string;
   if (cfg.data !== null) {
@@ -80,14 +81,14 @@ export async function loadTrainingData(
     description = `IMDB ${train.source === "sample" ? "bundled sample" : `(${train.source})`}: ${trainPath}`;
   }
   const common = { maxLength: cfg.maxLength, seed: cfg.seed, shuffle: cfg.shuffle };
-  const train = await loadRows(trainPath, vocabPath, {
+  const train = await loadRows(trainPath, tokenizer, {
     ...common,
     samples: cfg.trainSamples,
     flag: "--train-samples",
     strict: explicit.has("trainSamples"),
   });
   // Evaluation always takes a class-balanced sample when asked for fewer rows than the split has.
-  const evalRows = await loadRows(evalPath, vocabPath, {
+  const evalRows = await loadRows(evalPath, tokenizer, {
     ...common,
     shuffle: true,
     samples: cfg.evalSamples,

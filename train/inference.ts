@@ -6,13 +6,12 @@ import { DistilBertClassifier } from "../model/distilbert.ts";
 import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { type ImdbSplitName, isImdbSplit } from "../data/imdb.ts";
-import { BertTokenizer } from "../data/tokenizer.ts";
+import { checkVocabSize, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeFileAtomic } from "../util/fs.ts";
 import { classificationMetrics, softmax2 } from "./metrics.ts";
 import { predictRows } from "./trainer.ts";
 import { loadRows } from "./data_source.ts";
-import { bundledTokenizerDir } from "./data_source.ts";
 import { resolveModelDir } from "./model_source.ts";
 
 /**
@@ -35,13 +34,22 @@ async function inputLength(requested: number | undefined, dir: string, model: Di
   return Math.min(requested ?? await trainedMaxLength(dir), model.config.max_position_embeddings);
 }
 
-/** A trained classifier on the GPU, with the vocab that goes with it. */
+/** A model directory's classifier weights and its own tokenizer (they must agree on the vocabulary size). */
+async function loadModelDir(dir: string) {
+  const loaded = await loadClassifierCheckpoint(dir);
+  const tokenizer = await loadTokenizerDir(dir);
+  checkVocabSize(tokenizer, loaded.config, join(dir, "config.json"));
+  for (const note of tokenizer.notes) console.error(`note: ${note}`);
+  return { loaded, tokenizer: tokenizer.tokenizer };
+}
+
+/** A trained classifier on the GPU, with the tokenizer that goes with it. */
 async function loadTrained(spec: string) {
   const dir = await resolveModelDir(spec);
   if (!(await exists(join(dir, "model.safetensors")))) {
     throw new UserError(`--model ${spec}: no model.safetensors in ${dir}`);
   }
-  const loaded = await loadClassifierCheckpoint(dir);
+  const { loaded, tokenizer } = await loadModelDir(dir);
   if (loaded.newlyInitialized.length > 0) {
     console.error(
       `note: ${spec} has no trained classification head (${loaded.newlyInitialized.join(", ")} are random)`,
@@ -51,8 +59,7 @@ async function loadTrained(spec: string) {
   const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
   await autotuneAttention([model.attentionShape(32, 256)]);
   await autotuneMatmul(model.matmulShapes(32, 256));
-  const tokenizerDir = (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir();
-  return { dir, model, vocabPath: join(tokenizerDir, "vocab.txt"), tokenizerDir, loaded };
+  return { dir, model, tokenizer, loaded };
 }
 
 export interface EvalOptions {
@@ -74,12 +81,12 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     throw new UserError(`--split: must be train, test or unsupervised, got ${o.split}`);
   }
   const split = o.split as ImdbSplitName;
-  const { dir, model, vocabPath } = await loadTrained(o.model);
+  const { dir, model, tokenizer } = await loadTrained(o.model);
   const path = o.data !== undefined
     ? await findSplitInData(o.data, split)
     : (await resolveImdbSplitOrSample(split)).path;
   const maxLength = await inputLength(o.maxLength, dir, model);
-  const rows = await loadRows(path, vocabPath, {
+  const rows = await loadRows(path, tokenizer, {
     maxLength,
     samples: o.samples,
     seed: o.seed,
@@ -128,8 +135,7 @@ export interface Prediction {
 export async function predictJob(
   o: { model: string; texts: string[]; maxLength?: number; batchSize: number },
 ): Promise<Prediction[]> {
-  const { dir, model, vocabPath } = await loadTrained(o.model);
-  const tokenizer = await BertTokenizer.load(vocabPath);
+  const { dir, model, tokenizer } = await loadTrained(o.model);
   const id2label = model.config.id2label ?? { 0: "NEGATIVE", 1: "POSITIVE" };
   const maxLength = await inputLength(o.maxLength, dir, model);
   const out: Prediction[] = [];
@@ -173,8 +179,7 @@ export async function exportJob(o: { checkpoint: string; output: string }): Prom
       `${o.checkpoint}: no model.safetensors (pass a checkpoint-<step> directory or a run's output)`,
     );
   }
-  const loaded = await loadClassifierCheckpoint(dir);
-  const tokenizerDir = (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir();
-  await exportClassifier(o.output, loaded.config, loaded.tensors, tokenizerDir);
+  const { loaded, tokenizer } = await loadModelDir(dir);
+  await exportClassifier(o.output, loaded.config, loaded.tensors, tokenizer);
   return o.output;
 }

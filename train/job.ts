@@ -10,6 +10,7 @@ import { hfConfigJson } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeFileAtomic } from "../util/fs.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
+import { tokenizerFiles } from "../data/tokenizer_files.ts";
 import {
   historyUpTo,
   loadOptimizerState,
@@ -46,7 +47,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
 
   const source = await resolveModel(cfg, explicit);
   cfg = source.cfg;
-  const data = await loadTrainingData(cfg, explicit, join(source.tokenizerDir, "vocab.txt"));
+  const data = await loadTrainingData(cfg, explicit, source.tokenizer.tokenizer);
   cfg = data.cfg;
 
   const settings = {
@@ -145,7 +146,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
           cfg,
           trainRows: data.train.offsets.length - 1,
           logHistory,
-          tokenizerDir: source.tokenizerDir,
+          tokenizer: source.tokenizer.tokenizer,
         });
         if (cfg.saveTotalLimit > 0) await pruneCheckpoints(output, cfg.saveTotalLimit, state.bestStep);
       },
@@ -171,10 +172,8 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
       join(output, "config.json"),
       JSON.stringify(hfConfigJson(model.config), null, 2) + "\n",
     );
-    for (const f of ["vocab.txt", "tokenizer_config.json"]) {
-      if (await exists(join(source.tokenizerDir, f))) {
-        await writeFileAtomic(join(output, f), await Deno.readFile(join(source.tokenizerDir, f)));
-      }
+    for (const [name, text] of tokenizerFiles(source.tokenizer.tokenizer)) {
+      await writeFileAtomic(join(output, name), text);
     }
   }
   const finishedAt = new Date();

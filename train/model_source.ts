@@ -9,6 +9,7 @@ import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.
 import { countParameters, initHostParams } from "../model/params.ts";
 import type { HostTensor } from "../model/safetensors.ts";
 import { hubFile } from "../data/hub.ts";
+import { checkVocabSize, type LoadedTokenizer, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists } from "../util/fs.ts";
 import { SCRATCH_DEFAULTS, type TrainConfig } from "./config.ts";
@@ -23,8 +24,11 @@ export interface ModelSource {
   weights: Map<string, HostTensor>;
   description: string;
   loadReport: string | null;
-  /** Where vocab.txt and tokenizer_config.json come from. */
-  tokenizerDir: string;
+  /**
+   * The model's tokenizer, read once at the start (the directory it came from may be gone by the time a
+   * checkpoint or the final model writes it again: a pruned checkpoint a run resumed from).
+   */
+  tokenizer: LoadedTokenizer;
 }
 
 /** A model directory for `spec`: the directory itself, or the hub id's files in the HF cache. */
@@ -35,12 +39,15 @@ export async function resolveModelDir(spec: string): Promise<string> {
     throw new UserError(`--model ${spec}: is a file; pass the directory that holds model.safetensors`);
   }
   if (!/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) throw new UserError(`--model ${spec}: no such directory`);
-  const files = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"];
-  let weights = "";
-  for (const filename of files) {
-    const path = await hubFile({ repoType: "model", repoId: spec, filename });
-    if (filename === "model.safetensors") weights = path;
-  }
+  const file = (filename: string) => hubFile({ repoType: "model", repoId: spec, filename });
+  const weights = await file("model.safetensors");
+  for (const filename of ["config.json", "tokenizer_config.json"]) await file(filename);
+  // The tokenizer as transformers reads it: tokenizer.json where the repo (or, offline, the cache) has one,
+  // else vocab.txt; the error, when neither comes, is vocab.txt's.
+  await file("tokenizer.json").catch(async (err) => {
+    if (!(err instanceof UserError)) throw err;
+    await file("vocab.txt");
+  });
   return dirname(weights);
 }
 
@@ -50,7 +57,14 @@ export function withDropout(config: DistilBertConfig, dropout: number | null): D
   return { ...config, dropout, attention_dropout: dropout, seq_classif_dropout: dropout };
 }
 
-function scratch(cfg: TrainConfig, preset: string, why: string | null): ModelSource {
+/** The bundled distilbert-base-uncased tokenizer, which the presets are built for (vocab_size 30,522). */
+async function bundledTokenizer(config: DistilBertConfig, preset: string): Promise<LoadedTokenizer> {
+  const tokenizer = await loadTokenizerDir(bundledTokenizerDir());
+  checkVocabSize(tokenizer, config, `the ${preset} preset`);
+  return tokenizer;
+}
+
+async function scratch(cfg: TrainConfig, preset: string, why: string | null): Promise<ModelSource> {
   const config = withDropout(presetConfig(preset), cfg.dropout);
   return {
     cfg: { ...cfg, model: preset, init: "scratch" },
@@ -59,14 +73,14 @@ function scratch(cfg: TrainConfig, preset: string, why: string | null): ModelSou
     weights: initHostParams(config, cfg.seed),
     description: `${preset} preset, randomly initialised (seed ${cfg.seed})${why ? `: ${why}` : ""}`,
     loadReport: null,
-    tokenizerDir: bundledTokenizerDir(),
+    tokenizer: await bundledTokenizer(config, preset),
   };
 }
 
 export async function resolveModel(cfg: TrainConfig, explicit: Set<string>): Promise<ModelSource> {
   if (cfg.resume) return await pretrained(cfg, cfg.resume, `resumed from ${cfg.resume}`);
   if (cfg.init === "scratch") {
-    if (isPreset(cfg.model)) return scratch(cfg, cfg.model, null);
+    if (isPreset(cfg.model)) return await scratch(cfg, cfg.model, null);
     throw new UserError(
       `--init scratch: --model must be a preset (${PRESET_NAMES.join(", ")}), got ${cfg.model}`,
     );
@@ -87,7 +101,7 @@ export async function resolveModel(cfg: TrainConfig, explicit: Set<string>): Pro
     for (const [k, v] of Object.entries(SCRATCH_DEFAULTS)) {
       if (!explicit.has(k)) (fallback as Record<string, unknown>)[k] = v;
     }
-    return scratch(fallback, "tiny", "pretrained weights unavailable");
+    return await scratch(fallback, "tiny", "pretrained weights unavailable");
   }
   return await pretrained(cfg, dir, `${cfg.model} (${dir})`);
 }
@@ -100,14 +114,16 @@ async function pretrained(cfg: TrainConfig, dir: string, description: string): P
   const loaded = await loadClassifierCheckpoint(dir);
   const config = withDropout(loaded.config, cfg.dropout);
   const report = formatLoadReport(loaded);
+  const tokenizer = await loadTokenizerDir(dir);
+  checkVocabSize(tokenizer, loaded.config, join(dir, "config.json"));
   return {
     cfg,
     init: cfg.resume ? cfg.init : "pretrained",
     config,
     weights: loaded.tensors,
     description,
-    loadReport: report || null,
-    tokenizerDir: (await exists(join(dir, "vocab.txt"))) ? dir : bundledTokenizerDir(),
+    loadReport: [report, ...tokenizer.notes].filter((l) => l).join("\n") || null,
+    tokenizer,
   };
 }
 
