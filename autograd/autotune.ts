@@ -479,7 +479,7 @@ export async function autotuneAttention(shapes: AttentionShape[], opts: Autotune
     cached[bucket] = choice;
     changed = true;
     log(
-      `attention autotune ${bucket}: ${choice} (fused ${times.fused.toFixed(1)} ms, unfused ${
+      `autotune ${bucket}: ${choice} (fused ${times.fused.toFixed(1)} ms, unfused ${
         times.unfused.toFixed(1)
       } ms on ${proxy.batchHeads} heads)`,
     );

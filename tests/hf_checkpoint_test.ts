@@ -7,15 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { gpu, tidy } from "../autograd/mod.ts";
-import { DistilBertClassifier } from "../model/distilbert.ts";
 import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.ts";
-import { type HostTensor, readSafetensors } from "../model/safetensors.ts";
+import { readSafetensors } from "../model/safetensors.ts";
 import { bundledVocabPath } from "../data/tokenizer.ts";
 import { loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { sharedDir } from "../util/fs.ts";
-import { gpuReady } from "./helpers.ts";
-import { hf, runHf } from "./hf_reference.ts";
+import { assertMatchesHf, GOLDEN, hf, runHf, TIGHT } from "./hf_reference.ts";
 
 const TEXTS = [
   "A wonderful, moving film.",
@@ -38,88 +35,6 @@ function checkpoints() {
     return { dir: join(dir, "out"), summary: JSON.parse(out) };
   })();
   return made;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-/** Logits (absolute), loss (relative), each gradient (relative to its largest value). */
-interface Tolerance {
-  logits: number;
-  loss: number;
-  grad: number;
-}
-/** Our well-conditioned checkpoint (HF's own float32 and float64 agree to 4e-7). */
-const TIGHT: Tolerance = { logits: 1e-5, loss: 1e-6, grad: 1e-4 };
-/** The golden files' documented tolerances (their N(0, 0.2) weights: HF's f32 and f64 differ by up to 1e-5). */
-const GOLDEN: Tolerance = { logits: 1e-4, loss: 1e-5, grad: 1e-3 };
-
-/**
- * Our logits, loss and gradients on `inputs` against transformers' `expected` (forward_backward), f32 both
- * sides with different summation orders. Returns the worst of each, for the log.
- */
-async function assertMatchesHf(
-  dir: string,
-  inputs: Map<string, HostTensor>,
-  expected: Map<string, HostTensor>,
-  tol: Tolerance,
-) {
-  await gpuReady;
-  const loaded = await loadClassifierCheckpoint(dir, { strict: true });
-  const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
-  const idsT = inputs.get("input_ids")!, maskT = inputs.get("attention_mask")!;
-  const [batch, seq] = idsT.shape;
-  const b = {
-    ids: Int32Array.from(idsT.data),
-    mask: Float32Array.from(maskT.data),
-    labels: Int32Array.from(inputs.get("labels")!.data),
-    batch,
-    seq,
-  };
-  const [logitsT, lossT] = tidy(() => {
-    const logits = model.forward(b, { training: false });
-    const loss = model.loss(logits, b.labels);
-    loss.backward();
-    return [logits, loss];
-  });
-  const logits = await logitsT.toArray(), loss = await lossT.item();
-  const logitDiff = maxAbsDiff(logits, expected.get("logits")!.data);
-  assert.ok(logitDiff <= tol.logits, `logits differ by ${logitDiff}`);
-  const refLoss = expected.get("loss")!.data[0];
-  const lossRel = Math.abs(loss / refLoss - 1);
-  assert.ok(lossRel <= tol.loss, `loss ${loss} vs ${refLoss}`);
-  const globalMax = Math.max(
-    ...[...expected].filter(([k]) => k.startsWith("grad.")).map(([, t]) => maxAbs(t.data)),
-  );
-  let worst = 0, checked = 0;
-  for (const [name, t] of model.params) {
-    const ref = expected.get(`grad.${name}`);
-    assert.ok(ref, `transformers has no parameter ${name}`);
-    const diff = maxAbsDiff(await t.grad!.toArray(), ref.data);
-    // A gradient that is analytically zero (k_lin.bias: a key bias shifts each softmax row by a constant)
-    // is rounding noise on both sides: held to 1e-6 of the largest gradient instead.
-    const refMax = maxAbs(ref.data);
-    const bound = refMax < 1e-6 * globalMax ? 1e-6 * globalMax : tol.grad * refMax;
-    assert.ok(diff <= bound, `gradient of ${name}: max diff ${diff} (its max ${refMax})`);
-    if (refMax >= 1e-6 * globalMax) worst = Math.max(worst, diff / refMax);
-    checked++;
-  }
-  assert.equal(checked, [...expected.keys()].filter((k) => k.startsWith("grad.")).length, "every parameter");
-  logitsT.dispose();
-  lossT.dispose();
-  model.dispose();
-  assert.deepEqual(gpu().takeErrors(), []);
-  return { logitDiff, lossRel, worstGradient: worst };
 }
 
 Deno.test({
@@ -205,7 +120,13 @@ Deno.test({
       for (const c of cases) {
         const inputs = (await readSafetensors(join(golden, c, "inputs.safetensors"))).tensors;
         const expected = (await readSafetensors(join(tmp, `${c}.safetensors`))).tensors;
-        const worst = await assertMatchesHf(join(golden, c), inputs, expected, GOLDEN);
+        // Their N(0, 0.2) weights amplify rounding: on `small`, float64 transformers' loss is 5.1e-6 from its
+        // float32 and 7.7e-6 from ours (fused attention sums in another order), on opposite sides; so the two
+        // float32 results are held to twice the golden loss bound (tests/parity_test.ts does the same).
+        const worst = await assertMatchesHf(join(golden, c), inputs, expected, {
+          ...GOLDEN,
+          loss: 2 * GOLDEN.loss,
+        });
         console.log(
           `  ${c}: ${JSON.stringify(worst)} (HF f32 vs f64 ${gaps[join(golden, c)].toExponential(1)})`,
         );

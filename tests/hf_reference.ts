@@ -4,7 +4,14 @@
  * `deno test` run says whether it is there: test files run in workers of one process, and the process's
  * environment is shared between them, so the first file to load this module marks it said.
  */
+import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { gpu, scale, tidy } from "../autograd/mod.ts";
+import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
+import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
+import type { HostTensor } from "../model/safetensors.ts";
+import { predictRows } from "../train/trainer.ts";
+import { gpuReady } from "./helpers.ts";
 import { describeHfReference, type HfReference, hfReference, hfReferenceVenv } from "../util/python.ts";
 
 export const hf: HfReference | null = await hfReference();
@@ -64,4 +71,121 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Logits (absolute, or relative to the largest logit), loss (relative), each gradient (relative to its max). */
+export interface Tolerance {
+  logits: number;
+  logitsRelative?: boolean;
+  loss: number;
+  grad: number;
+}
+/** Our well-conditioned checkpoint (HF's own float32 and float64 agree to 4e-7). */
+export const TIGHT: Tolerance = { logits: 1e-5, loss: 1e-6, grad: 1e-4 };
+/** The golden files' documented tolerances (their N(0, 0.2) weights: HF's f32 and f64 differ by up to 1e-5). */
+export const GOLDEN: Tolerance = { logits: 1e-4, loss: 1e-5, grad: 1e-3 };
+/** Mixed precision against float32 transformers: the parity tests' documented fp16 bounds. */
+export const FP16: Tolerance = { logits: 2e-2, logitsRelative: true, loss: 4e-2, grad: 5e-2 };
+
+/** The HF batch in `inputs` (input_ids, attention_mask, labels as I64) as ours. */
+export function batchOf(inputs: Map<string, HostTensor>): Batch {
+  const idsT = inputs.get("input_ids")!, maskT = inputs.get("attention_mask")!;
+  const [batch, seq] = idsT.shape;
+  return {
+    ids: Int32Array.from(idsT.data),
+    mask: Float32Array.from(maskT.data),
+    labels: Int32Array.from(inputs.get("labels")!.data),
+    batch,
+    seq,
+  };
+}
+
+/**
+ * Our logits, loss and gradients on `inputs` against transformers' `expected` (forward_backward), f32 both
+ * sides with different summation orders (or ours in mixed precision: `fp16`, the loss scaled by 1024 for the
+ * backward as training scales it). `logitsOnly` checks the logits alone (an evaluation pass). Returns the
+ * worst of each and our gradient norm, for the log.
+ */
+export async function assertMatchesHf(
+  dir: string,
+  inputs: Map<string, HostTensor>,
+  expected: Map<string, HostTensor>,
+  tol: Tolerance,
+  opts: { fp16?: boolean; logitsOnly?: boolean } = {},
+) {
+  await gpuReady;
+  const loaded = await loadClassifierCheckpoint(dir, { strict: true });
+  const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+  const b = batchOf(inputs);
+  const fp16 = opts.fp16 ?? false, lossScale = fp16 ? 1024 : 1;
+  const refLogits = expected.get("logits")!.data;
+  const logitTol = tol.logits * (tol.logitsRelative ? maxAbs(refLogits) : 1);
+  if (opts.logitsOnly) {
+    const logits = await predictRows(model, rowsOf(b), b.batch, fp16).then((r) => r.logits);
+    const logitDiff = maxAbsDiff(logits, refLogits);
+    model.dispose();
+    assert.ok(logitDiff <= logitTol, `logits differ by ${logitDiff} (bound ${logitTol})`);
+    assert.deepEqual(gpu().takeErrors(), []);
+    return { logitDiff };
+  }
+  const [logitsT, lossT] = tidy(() => {
+    const logits = model.forward(b, { training: false, fp16 });
+    const loss = model.loss(logits, b.labels!);
+    (fp16 ? scale(loss, lossScale) : loss).backward();
+    return [logits, loss];
+  });
+  const logits = await logitsT.toArray(), loss = await lossT.item();
+  const logitDiff = maxAbsDiff(logits, refLogits);
+  assert.ok(logitDiff <= logitTol, `logits differ by ${logitDiff} (bound ${logitTol})`);
+  const refLoss = expected.get("loss")!.data[0];
+  const lossRel = Math.abs(loss / refLoss - 1);
+  assert.ok(lossRel <= tol.loss, `loss ${loss} vs ${refLoss}`);
+  const globalMax = Math.max(
+    ...[...expected].filter(([k]) => k.startsWith("grad.")).map(([, t]) => maxAbs(t.data)),
+  );
+  let worst = 0, checked = 0, normSq = 0;
+  for (const [name, t] of model.params) {
+    const ref = expected.get(`grad.${name}`);
+    assert.ok(ref, `transformers has no parameter ${name}`);
+    const got = (await t.grad!.toArray()).map((g) => g / lossScale);
+    for (const g of got) normSq += g * g;
+    const diff = maxAbsDiff(got, ref.data);
+    // A gradient that is analytically zero (k_lin.bias: a key bias shifts each softmax row by a constant)
+    // is rounding noise on both sides: held to 1e-6 of the largest gradient instead (fp16: its own bound).
+    const refMax = maxAbs(ref.data);
+    const tiny = refMax < 1e-6 * globalMax;
+    const bound = tiny ? (fp16 ? tol.grad : 1e-6) * globalMax : tol.grad * refMax;
+    assert.ok(diff <= bound, `gradient of ${name}: max diff ${diff} (its max ${refMax})`);
+    if (!tiny) worst = Math.max(worst, diff / refMax);
+    checked++;
+  }
+  assert.equal(checked, [...expected.keys()].filter((k) => k.startsWith("grad.")).length, "every parameter");
+  logitsT.dispose();
+  lossT.dispose();
+  model.dispose();
+  assert.deepEqual(gpu().takeErrors(), []);
+  return { logitDiff, lossRel, worstGradient: worst, gradNorm: Math.sqrt(normSq) };
+}
+
+/** A padded batch as tokenized rows (each row's real tokens), for `predictRows`. */
+function rowsOf(b: Batch) {
+  const offsets = [0], ids: number[] = [];
+  for (let r = 0; r < b.batch; r++) {
+    for (let s = 0; s < b.seq; s++) if (b.mask[r * b.seq + s] > 0) ids.push(b.ids[r * b.seq + s]);
+    offsets.push(ids.length);
+  }
+  return { ids: Int32Array.from(ids), offsets: Int32Array.from(offsets), labels: b.labels! };
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""A DistilBERT-base-size classifier at the shapes users train at, for tests/hf_real_shapes_test.ts.
+
+    python tests/hf/real_shapes.py VOCAB_TXT OUT_DIR LAYERS
+
+Builds DistilBertForSequenceClassification with distilbert-base-uncased's widths (dim 768, 12 heads, FFN
+3072, 512 positions, the real 30,522-token vocabulary) and LAYERS layers, re-draws its weights (matrices and
+embeddings N(0, 0.05), LayerNorm weights 1 + N(0, 0.05), biases N(0, 0.05): large enough that every token
+moves the output, small enough that float32 and float64 agree), and saves it with save_pretrained and
+BertTokenizerFast's files in OUT/model. Then, through hf_common.forward_backward (eval mode, float32):
+  OUT/train.safetensors, OUT/train_expected.safetensors  a train batch of 16 × 512, every row 512 real tokens:
+                                                          logits, loss and every gradient
+  OUT/eval.safetensors, OUT/eval_expected.safetensors    an eval batch of 32 × 512, 28 full rows and four
+                                                          padded to 512 (lengths 37, 128, 300, 511)
+Prints a JSON summary: float32-vs-float64 logit gaps and the gradient norm of the train batch."""
+import json, os, sys
+
+import torch
+from hf_common import forward_backward
+from safetensors.torch import load_file, save_file
+from transformers import BertTokenizerFast, DistilBertConfig, DistilBertForSequenceClassification
+
+vocab_txt, out, layers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+torch.manual_seed(2024)
+with open(vocab_txt, encoding="utf-8") as f:
+    vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
+tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=512)
+assert len(tokenizer) == 30522, f"BertTokenizerFast(vocab=...) has {len(tokenizer)} tokens"
+config = DistilBertConfig(n_layers=layers, id2label={0: "NEGATIVE", 1: "POSITIVE"},
+                          label2id={"NEGATIVE": 0, "POSITIVE": 1})
+model = DistilBertForSequenceClassification(config)
+with torch.no_grad():
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            p.normal_(0, 0.05)
+        elif "layer_norm" in name or "LayerNorm" in name:
+            p.normal_(1, 0.05)
+        else:
+            p.normal_(0, 0.05)
+model_dir = os.path.join(out, "model")
+model.save_pretrained(model_dir)
+tokenizer.save_pretrained(model_dir)
+
+
+def batch(rows, lengths, seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 30000, (rows, 512), generator=g)
+    mask = torch.zeros(rows, 512, dtype=torch.long)
+    for r, n in enumerate(lengths):
+        ids[r, 0], ids[r, n - 1] = 101, 102
+        ids[r, n:] = 0
+        mask[r, :n] = 1
+    labels = torch.arange(rows) % 2
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+summary = {}
+for name, rows, lengths, seed in [("train", 16, [512] * 16, 1), ("eval", 32, [512] * 28 + [37, 128, 300, 511], 2)]:
+    inputs = os.path.join(out, f"{name}.safetensors")
+    save_file(batch(rows, lengths, seed), inputs)
+    expected = os.path.join(out, f"{name}_expected.safetensors")
+    summary[f"{name}_f32_vs_f64"] = forward_backward(model_dir, inputs, expected)
+    if name == "train":
+        grads = [t for k, t in load_file(expected).items() if k.startswith("grad.")]
+        summary["train_grad_norm"] = torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).item()
+print(json.dumps(summary))
