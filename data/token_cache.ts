@@ -9,12 +9,12 @@
  * arrays offsets[n+1], labels[n], rows[n], ids[offsets[n]].
  */
 import { UserError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeError, writeFileAtomic } from "../util/fs.ts";
 import { readImdbParquet } from "./imdb.ts";
 import { BertTokenizer, readVocabText } from "./tokenizer.ts";
 
 const MAGIC = "DBWTOK01";
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 
 export interface TokenizedSplit {
   /** Every row's ids, `[CLS] ... [SEP]`, back to back. */
@@ -39,6 +39,9 @@ export interface TokenizedSplitInfo extends TokenizedSplit {
   /** True when loaded from an existing cache file, false when tokenized now. */
   fromCache: boolean;
   vocabSha256: string;
+  /** Rows whose text was null or empty, and rows that were not valid UTF-8 (`textWarnings`). */
+  emptyTexts: number;
+  invalidUtf8: number;
 }
 
 interface CacheHeader {
@@ -50,6 +53,9 @@ interface CacheHeader {
   maxLength: number;
   rowCount: number;
   idCount: number;
+  /** Rows whose text was null or empty, and rows that were not valid UTF-8 (for the warnings). */
+  emptyTexts: number;
+  invalidUtf8: number;
 }
 
 /** `$XDG_CACHE_HOME/distilbert-webgpu/tokenized`, defaulting to `~/.cache/distilbert-webgpu/tokenized`. */
@@ -66,7 +72,7 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   const vocabText = await readVocabText(opts.vocabPath);
   const vocabSha256 = await sha256Hex(new TextEncoder().encode(vocabText));
   const parquet = await statParquet(opts.parquetPath);
-  const expected: Omit<CacheHeader, "rowCount" | "idCount"> = {
+  const expected: Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8"> = {
     version: FORMAT_VERSION,
     parquetPath: parquet.realPath,
     parquetSize: parquet.size,
@@ -90,12 +96,17 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
     labels: data.labels,
     rows: Int32Array.from({ length: data.texts.length }, (_, i) => i),
   };
-  await Deno.mkdir(cacheDir, { recursive: true });
+  const counts = { emptyTexts: data.emptyTexts, invalidUtf8: data.invalidUtf8 };
+  try {
+    await Deno.mkdir(cacheDir, { recursive: true });
+  } catch (err) {
+    throw writeError(err, cacheDir);
+  }
   await writeFileAtomic(
     cachePath,
-    encodeCache({ ...expected, rowCount: data.texts.length, idCount: ids.length }, split),
+    encodeCache({ ...expected, rowCount: data.texts.length, idCount: ids.length, ...counts }, split),
   );
-  return { ...split, cachePath, fromCache: false, vocabSha256 };
+  return { ...split, cachePath, fromCache: false, vocabSha256, ...counts };
 }
 
 /** Tokenizes every text into one flat id array plus offsets (length n+1). */
@@ -152,8 +163,8 @@ function encodeCache(header: CacheHeader, split: TokenizedSplit): Uint8Array {
 /** The cached split if `path` exists, is intact and matches `expected`; null means "rebuild". */
 async function readCache(
   path: string,
-  expected: Omit<CacheHeader, "rowCount" | "idCount">,
-): Promise<TokenizedSplit | null> {
+  expected: Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8">,
+): Promise<(TokenizedSplit & { emptyTexts: number; invalidUtf8: number }) | null> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -182,7 +193,9 @@ async function readCache(
     return new Int32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + start + len * 4));
   });
   if (offsets[n] !== ids.length) return null;
-  return { ids, offsets, labels, rows };
+  const emptyTexts = header.emptyTexts, invalidUtf8 = header.invalidUtf8;
+  if (!Number.isInteger(emptyTexts) || !Number.isInteger(invalidUtf8)) return null;
+  return { ids, offsets, labels, rows, emptyTexts, invalidUtf8 };
 }
 
 async function statParquet(path: string): Promise<{ realPath: string; size: number; mtimeMs: number }> {
