@@ -110,6 +110,19 @@ function parseValue(flag: string, spec: FlagSpec, raw: string): string | number 
   return n;
 }
 
+/** The metrics an evaluation reports, any of which can pick the best checkpoint. */
+export const BEST_MODEL_METRICS = ["eval_loss", "eval_accuracy", "eval_precision", "eval_recall", "eval_f1"];
+
+/** `--metric-for-best-model`: a metric name with or without HF's `eval_` prefix; anything else is an error. */
+function metricName(raw: string): string {
+  const name = raw.startsWith("eval_") ? raw : `eval_${raw}`;
+  if (BEST_MODEL_METRICS.includes(name)) return name;
+  const names = BEST_MODEL_METRICS.map((m) => m.slice(5)).join(", ");
+  throw new UserError(
+    `--metric-for-best-model: "${raw}" is not a metric; use one of ${names} (eval_ prefix optional)`,
+  );
+}
+
 /** The config for these args, and the names of the TrainConfig fields the user set explicitly. */
 export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Set<string>; help: boolean } {
   const values: Record<string, unknown> = {};
@@ -135,9 +148,17 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
     if (!spec) throw new UserError(`unknown flag --${name} (see --help)`);
     const raw = eq >= 0 ? arg.slice(eq + 1) : args[++i];
     if (raw === undefined) throw new UserError(`--${name} needs a value`);
+    if (eq < 0 && raw.startsWith("--")) {
+      throw new UserError(
+        `--${name} needs a value, got the flag ${raw} (write --${name}=${raw} if that is the value)`,
+      );
+    }
     values[spec.key] = parseValue(name, spec, raw);
     explicit.add(spec.key);
     if (name === "preset") values.init = "scratch", explicit.add("init");
+  }
+  if (values.metricForBestModel !== undefined) {
+    values.metricForBestModel = metricName(values.metricForBestModel as string);
   }
   if (values.init !== undefined && values.init !== "pretrained" && values.init !== "scratch") {
     throw new UserError(`--init: must be pretrained or scratch, got ${values.init}`);
