@@ -17,6 +17,7 @@ import {
 import { resolveImdbSplit, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { UserError } from "../util/errors.ts";
 import { writeParquet } from "../data/parquet_writer.ts";
+import { assertOneLineError, cli } from "./cli.ts";
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 const TOKEN = "hf_secret_token_123";
@@ -591,6 +592,38 @@ Deno.test("hub faults: HF_ENDPOINT that is not a URL, and bad timeout settings, 
         /HF_HUB_DOWNLOAD_TIMEOUT: "soon" is not a number of seconds/.test(e.message),
     );
   } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("hub faults through the CLI: HF_ENDPOINT not a URL, and a hub that never answers, stop train in one line", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch { /* closed */ }
+  })();
+  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
+  try {
+    const args = (run: string) => ["--model", "someone/some-model", "--output", `${home}/${run}`];
+    const env = { HF_HOME: home, HF_HUB_OFFLINE: "0", ...FAST } as Record<string, string>;
+    const [notUrl, silent] = await Promise.all([
+      cli("train", args("a"), { env: { ...env, HF_ENDPOINT: "not a url" } }),
+      cli("train", args("b"), { env: { ...env, HF_ENDPOINT: `http://127.0.0.1:${listener.addr.port}` } }),
+    ]);
+    assertOneLineError(notUrl, /^error: HF_ENDPOINT: "not a url" is not an http\(s\) URL$/);
+    assertOneLineError(
+      silent,
+      /someone\/some-model\/config\.json: no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s \(3 attempts\)$/,
+    );
+    for (const run of ["a", "b"]) {
+      assert.ok(!(await Deno.stat(`${home}/${run}`).then(() => true, () => false)), "no run folder left");
+    }
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting;
     await Deno.remove(home, { recursive: true });
   }
 });

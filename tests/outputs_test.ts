@@ -128,6 +128,36 @@ Deno.test("disk full (ENOSPC): one line naming the file, what was there is intac
   if (!mounted) console.log("skipping the disk-full case: cannot mount a tmpfs here (needs root on Linux)");
 });
 
+Deno.test("disk full while training: one line naming the checkpoint, the earlier checkpoint intact", async () => {
+  // The tiny preset's checkpoint is about 53 MB: the first fits in 60 MB, the second does not.
+  const mounted = await withTmpfs(60 * 1024, {}, async (small) => {
+    const out = join(small, "run");
+    const r = await cli("train", [
+      ...TINY,
+      "--max-steps",
+      "2",
+      "--save-steps",
+      "1",
+      "--save-total-limit",
+      "0",
+      "--output",
+      out,
+    ]);
+    assertOneLineError(
+      r,
+      /run\/checkpoint-2: cannot write \(No space left on device\); what was there before is intact$/,
+    );
+    const tree = await listTree(out);
+    assert.ok(
+      tree.includes("checkpoint-1/model.safetensors") && tree.includes("checkpoint-1/optimizer.safetensors"),
+    );
+    assert.ok(!tree.some((n) => n.includes("incomplete") || n.includes(".train.lock")), tree.join(" "));
+  });
+  if (!mounted) {
+    console.log("skipping the disk-full training case: cannot mount a tmpfs here (needs root on Linux)");
+  }
+});
+
 Deno.test("two first tokenizations at once: both succeed, one cache file, no temporary left", async () => {
   await withTempDir(async (dir) => {
     const opts = { parquetPath: SAMPLE_TEST, vocabPath: bundledVocabPath(), maxLength: 24, cacheDir: dir };

@@ -14,15 +14,21 @@ export function unwritableReason(err: unknown): string | null {
   return String((err as Error).message ?? code).split("\n")[0].replace(/ \(os error \d+\).*$/, "");
 }
 
-/** A UserError naming `path` for an OS error that says it cannot be written; other errors unchanged. */
+/** A path that could not be written, and the OS's reason: a UserError (the user's disk, not our bug). */
+export class UnwritableError extends UserError {
+  constructor(readonly path: string, readonly reason: string, readonly full: boolean) {
+    super(`${path}: cannot write (${reason})${full ? "; what was there before is intact" : ""}`);
+  }
+}
+
+/** An UnwritableError naming `path` for an OS error that says it cannot be written; other errors unchanged. */
 export function writeError(err: unknown, path: string): unknown {
+  if (err instanceof UnwritableError) return err;
   if (err instanceof UserError) return err;
   const reason = unwritableReason(err);
   if (reason === null) return err;
-  const full = (err as { code?: string }).code === "ENOSPC" || (err as { code?: string }).code === "EDQUOT";
-  return new UserError(
-    `${path}: cannot write (${reason})${full ? "; what was there before is intact" : ""}`,
-  );
+  const code = (err as { code?: string }).code;
+  return new UnwritableError(path, reason, code === "ENOSPC" || code === "EDQUOT");
 }
 
 let tmpCounter = 0;
@@ -66,7 +72,9 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
     if (existed) await Deno.remove(old, { recursive: true });
   } catch (err) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    // A missing file inside `fill` is a missing source (a vocab to copy), not an unwritable `dir`.
+    // A file of the temporary folder that could not be written is `dir` that could not be; a missing file
+    // inside `fill` is a missing source (a vocab to copy), not an unwritable `dir`.
+    if (err instanceof UnwritableError) throw new UnwritableError(dir, err.reason, err.full);
     throw (err as { code?: string })?.code === "ENOENT" ? err : writeError(err, dir);
   }
 }
