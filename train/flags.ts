@@ -91,7 +91,7 @@ export const BOOLEAN_FLAGS = {
   "no-shuffle": "batches are consecutive rows in file order; --train-samples N takes the first N rows",
   "group-by-length": "length-bucketed batches: less padding, same rows per epoch (HF's group_by_length)",
   "fp16": "mixed precision: f16 matmul operands, f32 accumulation and master weights, loss scaling",
-  "overwrite-output-dir": "allow an --output that already holds checkpoints",
+  "overwrite-output-dir": "replace the run already in --output (only what a run writes is removed)",
   "help": "this text",
 };
 
