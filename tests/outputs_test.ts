@@ -59,10 +59,14 @@ Deno.test("bad output paths: one line each, before any work, nothing created", a
       ["train", [...TINY, "--output", join(file, "run")], /--output .*: .*a-file is a file, not a folder$/],
       [
         "train",
-        [...TINY, "--log", join(missing, "log.jsonl")],
+        [...TINY, "--output", join(dir, "r1"), "--log", join(missing, "log.jsonl")],
         /--log .*log\.jsonl: the folder .*no\/such does not exist$/,
       ],
-      ["train", [...TINY, "--log", dir], /--log .*: is a directory; pass a file name$/],
+      [
+        "train",
+        [...TINY, "--output", join(dir, "r2"), "--log", dir],
+        /--log .*: is a directory; pass a file name$/,
+      ],
       [
         "eval",
         ["--model", ckpt, "--output", join(missing, "m.json")],

@@ -150,7 +150,6 @@ export async function openRunDir(
   resumeRunDir: string | null,
 ): Promise<RunDir> {
   const flag = `--output ${cfg.output}`;
-  if (cfg.log !== null) await checkOutputFile(cfg.log, "--log");
   await checkOutputDir(cfg.output, "--output");
   let path = resolve(cfg.output);
   let created = false;
@@ -173,6 +172,8 @@ export async function openRunDir(
     if (created) await Deno.remove(path).catch(() => {}); // only when empty
   };
   try {
+    // Once the run folder exists, so that a --log inside it has its folder.
+    if (cfg.log !== null) await checkOutputFile(cfg.log, "--log");
     let list = (await entries(path)).filter((e) => e.name !== LOCK_FILE);
     for (const name of leftovers(list)) {
       await Deno.remove(join(path, name), { recursive: true });
