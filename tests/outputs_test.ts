@@ -252,16 +252,12 @@ Deno.test("--overwrite-output-dir: the old run's checkpoints go, the user's file
     const first = await cli("train", [
       ...TINY,
       "--max-steps",
-      "4",
-      "--save-steps",
-      "2",
-      "--save-total-limit",
-      "0",
+      "3",
       "--output",
       out,
     ]);
     assertClean(first, "first run");
-    assert.ok(await exists(join(out, "checkpoint-4")));
+    assert.ok(await exists(join(out, "checkpoint-3")));
     await Deno.writeTextFile(join(out, "notes.txt"), "mine");
     assertOneLineError(
       await cli("train", [...TINY, "--max-steps", "1", "--output", out]),
@@ -285,10 +281,7 @@ Deno.test("--overwrite-output-dir: the old run's checkpoints go, the user's file
       !n.includes("/") || n.endsWith("/") && n.split("/").length === 2
     );
     assert.ok(names.includes("checkpoint-1/"), names.join(" "));
-    assert.ok(
-      !names.includes("checkpoint-2/") && !names.includes("checkpoint-4/"),
-      "old checkpoints are gone",
-    );
+    assert.ok(!names.includes("checkpoint-3/"), "the old run's checkpoint is gone");
     assert.ok(names.includes("notes.txt"), "the user's file stays");
     assert.ok(!(await exists(killed)), "a dead writer's leftover is removed");
     assert.ok(await exists(alive), "a live writer's is not");
