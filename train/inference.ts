@@ -83,7 +83,11 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
   if (o.predictions !== undefined) await checkOutputFile(o.predictions, "--predictions");
   const { dir, model, vocabPath } = await loadTrained(o.model);
   const out = o.output ?? ((await exists(o.model)) ? join(dir, "eval_results.json") : "eval_results.json");
-  if (o.output === undefined) await checkOutputFile(out, "");
+  if (o.output === undefined) {
+    await checkOutputFile(out, "").catch((err) => {
+      throw err instanceof UserError ? new UserError(`${err.message}; pass --output FILE`) : err;
+    });
+  }
   const path = o.data !== undefined
     ? await findSplitInData(o.data, split)
     : (await resolveImdbSplitOrSample(split)).path;
