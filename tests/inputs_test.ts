@@ -126,9 +126,9 @@ Deno.test("resume: another preset is refused, --max-steps at or below the checkp
     const ck1 = join(run, "checkpoint-1"), ck2 = join(run, "checkpoint-2");
     const other = join(dir, "other");
     const [preset, below, done] = await Promise.all([
-      cli("train", ["--resume", ck1, "--preset", "small", "--output", other]),
-      cli("train", ["--resume", ck1, "--max-steps", "1", "--output", other]),
-      cli("train", ["--resume", ck2, "--output", other]),
+      cli("train", ["--resume", ck1, "--preset", "small", "--output", join(other, "a")]),
+      cli("train", ["--resume", ck1, "--max-steps", "1", "--output", join(other, "b")]),
+      cli("train", ["--resume", ck2, "--output", join(other, "c")]),
     ]);
     assertOneLineError(
       preset,

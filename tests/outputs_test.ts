@@ -232,10 +232,9 @@ Deno.test("train --output over an exported model or a user's folder refuses, --o
     const exported = join(dir, "exported");
     assertClean(await cli("export", [ckpt, "--output", exported]), "export");
     const before = await listTree(exported);
-    const [plain, overwrite] = await Promise.all([
-      cli("train", [...TINY, "--output", exported]),
-      cli("train", [...TINY, "--output", exported, "--overwrite-output-dir"]),
-    ]);
+    // One after the other: two at once on one folder would meet its lock first.
+    const plain = await cli("train", [...TINY, "--output", exported]);
+    const overwrite = await cli("train", [...TINY, "--output", exported, "--overwrite-output-dir"]);
     for (const r of [plain, overwrite]) {
       assertOneLineError(
         r,
