@@ -216,13 +216,19 @@ function faultPolicy(env: HubEnv, progress: boolean): FaultPolicy {
 
 /** A failure worth another try: a network error, a timeout, a stall, HTTP 429 or 5xx, a cut transfer. */
 class RetriableError extends Error {
-  /** `final`: reported at once, without retries (a name that does not resolve: no network at all). */
-  constructor(message: string, readonly final = false) {
+  /**
+   * `final`: reported at once, without retries (a name that does not resolve: no network at all).
+   * `noAnswer`: the server could not be reached or did not answer (not an HTTP error, not a cut transfer).
+   */
+  constructor(message: string, readonly final = false, readonly noAnswer = false) {
     super(message);
   }
 }
 
-/** Origins that already failed every retry in this process: later files from them fail at once. */
+/**
+ * Origins that could not be reached or did not answer through every retry in this process: later files from
+ * them fail at once (the offline quickstart falls back after one file's retries, not after each file's).
+ */
 const unreachable = new Set<string>();
 
 /** Runs `attempt`, retrying RetriableErrors with exponential backoff; the last one becomes a UserError. */
@@ -239,7 +245,7 @@ async function withRetries<T>(
     } catch (err) {
       if (!(err instanceof RetriableError)) throw err;
       if (i >= retries || err.final) {
-        if (retries > 0) unreachable.add(origin);
+        if (retries > 0 && err.noAnswer) unreachable.add(origin);
         const tries = i > 0 ? ` (${i + 1} attempts)` : "";
         throw new UserError(`${describeRef(ref)}: ${err.message}${tries}`);
       }
@@ -633,7 +639,7 @@ async function request(
     res = await fetch(url, { method, headers, redirect: "manual", signal: controller.signal });
   } catch (err) {
     if (controller.signal.aborted) {
-      throw new RetriableError(`no answer from ${origin} within ${timeoutMs / 1000} s`);
+      throw new RetriableError(`no answer from ${origin} within ${timeoutMs / 1000} s`, false, true);
     }
     const detail = firstLine((err as { cause?: unknown }).cause ?? err)
       .replace(/^error sending request for url \([^)]*\): /, "");
@@ -641,6 +647,7 @@ async function request(
     throw new RetriableError(
       why,
       /dns error|failed to lookup address|Name or service not known/i.test(detail),
+      true,
     );
   } finally {
     clearTimeout(timer);
