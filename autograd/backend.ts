@@ -14,7 +14,8 @@
 
 /** Sets DENO_WEBGPU_BACKEND=vulkan on Linux when a Vulkan driver is installed and the variable is unset. */
 export function preferVulkanBackend(): void {
-  if (Deno.build.os !== "linux") return;
+  // The runtime also runs in browsers, where there is no Deno (and no choice to make).
+  if (typeof Deno === "undefined" || Deno.build?.os !== "linux") return;
   try {
     if (Deno.env.get("DENO_WEBGPU_BACKEND") !== undefined) return;
     if (!hasVulkanDriver()) return;
