@@ -100,6 +100,18 @@ async function claimDefault(path: string): Promise<string> {
   throw new UserError(`--output: no free run folder name beside ${path}`);
 }
 
+/** The PID in a lock file, or null; the holder may be writing it right now, so a few reads are allowed. */
+async function lockHolder(path: string): Promise<number | null> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      const pid = JSON.parse(await Deno.readTextFile(path))?.pid;
+      if (Number.isInteger(pid)) return pid;
+    } catch { /* empty, half-written or gone */ }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return null;
+}
+
 /** An exclusive lock on `<dir>/.train.lock`, with our PID in it; a UserError naming the holder if taken. */
 async function lock(dir: string, flag: string): Promise<Deno.FsFile> {
   const path = join(dir, LOCK_FILE);
@@ -107,7 +119,7 @@ async function lock(dir: string, flag: string): Promise<Deno.FsFile> {
     const file = await Deno.open(path, { read: true, write: true, create: true });
     if (!(await file.tryLock(true))) {
       file.close();
-      const holder = await Deno.readTextFile(path).then((t) => JSON.parse(t).pid, () => null);
+      const holder = await lockHolder(path);
       throw new UserError(
         `${flag}: another training run${holder ? ` (PID ${holder})` : ""} is writing there; ` +
           "wait for it to finish or pass another --output",
