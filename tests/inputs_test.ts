@@ -143,6 +143,14 @@ Deno.test("resume: another preset is refused, --max-steps at or below the checkp
       /--resume .*checkpoint-2: the checkpoint is at step 2 of the run's 2: nothing left to train/,
     );
     assert.ok(!(await Deno.stat(other).then(() => true, () => false)), "nothing written");
+    const broken = join(dir, "checkpoint-9");
+    await Deno.mkdir(broken);
+    await Deno.copyFile(join(ck1, "training_args.json"), join(broken, "training_args.json"));
+    await Deno.writeTextFile(join(broken, "trainer_state.json"), "");
+    assertOneLineError(
+      await cli("train", ["--resume", broken, "--output", join(other, "d")]),
+      /--resume .*checkpoint-9: has a corrupt trainer_state\.json$/,
+    );
 
     // Predictions come in the file's row order, whatever order evaluation sampled or batched them in.
     const rows = join(dir, "rows.parquet");

@@ -272,10 +272,15 @@ async function settingsForResume(cfg: TrainConfig, explicit: Set<string>): Promi
     (merged as Record<string, unknown>)[key] = args[key];
   }
   if (!explicit.has("output")) merged.output = dirname(resolve(dir));
-  const step = await Deno.readTextFile(join(dir, TRAINER_STATE)).then(
-    (t) => JSON.parse(t)?.trainer?.step,
-    () => undefined,
-  );
+  let step: unknown;
+  try {
+    step = JSON.parse(await Deno.readTextFile(join(dir, TRAINER_STATE)))?.trainer?.step;
+  } catch (err) {
+    const what = err instanceof Deno.errors.NotFound
+      ? "is not a training checkpoint (no trainer_state.json)"
+      : "has a corrupt trainer_state.json";
+    throw new UserError(`--resume ${dir}: ${what}`);
+  }
   if (typeof step === "number" && merged.maxSteps > 0 && merged.maxSteps <= step) {
     throw new UserError(
       explicit.has("maxSteps")
