@@ -22,3 +22,4 @@ export { classificationMetrics } from "./train/metrics.ts";
 export { adapterInfo } from "./autograd/info.ts";
 export { modelInfo } from "./train/model_source.ts";
 export { evalJob, exportJob, predictJob } from "./train/inference.ts";
+export { EXPORT_MANIFEST } from "./train/export_dir.ts";

@@ -178,18 +178,20 @@ export const relu = (x: Tensor) => activation("relu", x);
 /** GELU in the exact erf form, as HF's `gelu`. */
 export const gelu = (x: Tensor) => activation("gelu", x);
 
-/** Shape check for `a op b`: b equals a, or b matches a's trailing axes (a bias row), or b is a scalar. */
-function broadcastRows(a: Tensor, b: Tensor, op: string): boolean {
-  if (b.size === a.size) {
-    sameShape(a, b, op);
-    return false;
-  }
-  const tail = a.shape.slice(a.shape.length - b.shape.length);
-  const isSuffix = b.shape.length <= a.shape.length && tail.every((d, i) => d === b.shape[i]);
-  if (!(isSuffix || b.size === 1)) {
+/**
+ * Shape check for `a op b`: b equals a, or b (its leading 1s aside) matches a's trailing axes (a bias row,
+ * repeated over a's leading axes), or b is a scalar. Decided by shapes, never by element counts alone: a
+ * [1, n] activation and an [n] bias row broadcast (a batch of one), a [2, 3] and a [3, 2] do not.
+ */
+function broadcastRows(a: Tensor, b: Tensor, op: string): void {
+  if (b.size === 1) return;
+  let lead = 0;
+  while (lead < b.shape.length - 1 && b.shape[lead] === 1) lead++;
+  const row = b.shape.slice(lead);
+  const tail = a.shape.slice(a.shape.length - row.length);
+  if (row.length > a.shape.length || tail.some((d, i) => d !== row[i])) {
     throw new Error(`${op}: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} do not broadcast`);
   }
-  return true;
 }
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {

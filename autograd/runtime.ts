@@ -4,6 +4,7 @@
  * once, when the host needs a result or the caller flushes).
  */
 import { DeviceError, UserError } from "../util/errors.ts";
+import { preferVulkanBackend } from "./backend.ts";
 
 /** How to get an adapter when there is none: said once, in one line. */
 const NO_ADAPTER = "no WebGPU adapter found: install a GPU driver with Vulkan/Metal/D3D12 support, " +
@@ -593,6 +594,7 @@ let current: GpuRuntime | null = null;
 export function initGpu(options: RuntimeOptions = runtimeOptionsFromEnv()): Promise<GpuRuntime> {
   if (!runtimePromise) {
     runtimePromise = (async () => {
+      preferVulkanBackend(); // before the first adapter request: see backend.ts (the exit abort)
       const gpu = (navigator as { gpu?: GPU }).gpu;
       const adapter = await gpu?.requestAdapter({ powerPreference: "high-performance" });
       if (!adapter) throw new UserError(NO_ADAPTER);

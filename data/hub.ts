@@ -8,10 +8,20 @@
  *     snapshots/<commit>/<filename> symlink to ../../blobs/<etag> (a copy where symlinks fail)
  *
  * Downloads resume from `<blob>.incomplete` with a Range request, and only a complete, verified file is renamed
- * to its final name. HF_TOKEN is sent only to the endpoint's own origin, never to a redirect target elsewhere.
+ * to its final name: its size must be the server's (X-Linked-Size / Content-Length), its sha256 the hub's
+ * X-Linked-Etag where that is one, and a Parquet, safetensors or JSON file must parse. A rejected download is
+ * deleted, never cached; a cached file that fails the same checks is named in the error with how to remove
+ * it. HF_TOKEN is sent only to the endpoint's own origin, never to a redirect target elsewhere.
+ *
+ * Faults: every request has a connect timeout (HF_HUB_ETAG_TIMEOUT for HEAD, HF_HUB_DOWNLOAD_TIMEOUT for GET,
+ * seconds, 10 by default as in huggingface_hub) and a body that sends nothing for HF_HUB_DOWNLOAD_TIMEOUT
+ * seconds is a stall. Network errors, timeouts, stalls, HTTP 429 and 5xx are retried with exponential backoff
+ * (huggingface_hub's http_backoff: 5 retries, waits of 1, 2, 4, 8, 8 s; DISTILBERT_WEBGPU_HUB_RETRIES and
+ * DISTILBERT_WEBGPU_HUB_RETRY_WAIT change the count and the first wait), a cut transfer resuming where it stopped.
  */
+import { parquetMetadata } from "hyparquet";
 import { UserError } from "../util/errors.ts";
-import { exists, writeFileAtomic } from "../util/fs.ts";
+import { exists, writeError, writeFileAtomic } from "../util/fs.ts";
 
 export type RepoType = "model" | "dataset";
 
@@ -32,6 +42,14 @@ export interface HubEnv {
   HF_ENDPOINT?: string;
   HF_TOKEN?: string;
   HF_HUB_OFFLINE?: string;
+  /** Seconds to wait for the answer to a HEAD (huggingface_hub's name; default 10). */
+  HF_HUB_ETAG_TIMEOUT?: string;
+  /** Seconds to wait for a GET's answer, and for each part of its body (huggingface_hub's name; default 10). */
+  HF_HUB_DOWNLOAD_TIMEOUT?: string;
+  /** Retries after a network error, timeout, stall, HTTP 429 or 5xx (default 5). */
+  DISTILBERT_WEBGPU_HUB_RETRIES?: string;
+  /** Seconds before the first retry, doubled each time up to 8 (default 1). */
+  DISTILBERT_WEBGPU_HUB_RETRY_WAIT?: string;
   XDG_CACHE_HOME?: string;
   HOME?: string;
 }
@@ -48,6 +66,10 @@ const HUB_ENV_KEYS: (keyof HubEnv)[] = [
   "HF_ENDPOINT",
   "HF_TOKEN",
   "HF_HUB_OFFLINE",
+  "HF_HUB_ETAG_TIMEOUT",
+  "HF_HUB_DOWNLOAD_TIMEOUT",
+  "DISTILBERT_WEBGPU_HUB_RETRIES",
+  "DISTILBERT_WEBGPU_HUB_RETRY_WAIT",
   "XDG_CACHE_HOME",
   "HOME",
 ];
@@ -91,6 +113,13 @@ export function repoCacheFolder(ref: HubFileRef, env: HubEnv): string {
 /** `$HF_ENDPOINT/datasets/<repo>/resolve/<rev>/<file>` (models have no prefix). */
 export function hubFileUrl(ref: HubFileRef, env: HubEnv): string {
   const endpoint = (env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, "");
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(endpoint);
+  } catch { /* reported below */ }
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new UserError(`HF_ENDPOINT: ${JSON.stringify(env.HF_ENDPOINT)} is not an http(s) URL`);
+  }
   const prefix = ref.repoType === "dataset" ? "datasets/" : "";
   const file = ref.filename.split("/").map(encodeURIComponent).join("/");
   return `${endpoint}/${prefix}${ref.repoId}/resolve/${encodeURIComponent(ref.revision ?? "main")}/${file}`;
@@ -122,7 +151,7 @@ export async function cachedHubFile(ref: HubFileRef, env: HubEnv): Promise<strin
 /** The cached file, else a download into the cache; offline (HF_HUB_OFFLINE) a missing file is a UserError. */
 export async function hubFile(ref: HubFileRef, opts: HubDownloadOptions = {}): Promise<string> {
   const env = opts.env ?? hubEnvFromProcess();
-  const cached = await cachedHubFile(ref, env);
+  const cached = await checkedCachedHubFile(ref, env);
   if (cached) return cached;
   if (isHubOffline(env)) {
     throw new UserError(
@@ -132,6 +161,103 @@ export async function hubFile(ref: HubFileRef, opts: HubDownloadOptions = {}): P
     );
   }
   return await downloadHubFile(ref, { ...opts, env });
+}
+
+/**
+ * `cachedHubFile`, after the checks a download must pass (a Parquet, safetensors or JSON file must parse): a
+ * damaged entry (a poisoned download of an older version, a disk error) is a UserError that names it and
+ * says how to remove it, never a file handed on.
+ */
+export async function checkedCachedHubFile(ref: HubFileRef, env: HubEnv): Promise<string | null> {
+  const path = await cachedHubFile(ref, env);
+  if (path === null) return null;
+  const bad = await contentProblem(path, ref.filename);
+  if (bad === null) return path;
+  const real = await Deno.realPath(path).catch(() => path);
+  const files = real === path ? `'${path}'` : `'${path}' '${real}'`;
+  throw new UserError(
+    `${
+      describeRef(ref)
+    }: the cached file ${path} is damaged (${bad}); remove it with rm ${files} and run again`,
+  );
+}
+
+/** Timeouts and retries, from the environment (see the module's comment). */
+interface FaultPolicy {
+  headTimeoutMs: number;
+  getTimeoutMs: number;
+  retries: number;
+  firstWaitMs: number;
+  maxWaitMs: number;
+  progress: boolean;
+}
+
+function faultPolicy(env: HubEnv, progress: boolean): FaultPolicy {
+  const seconds = (name: keyof HubEnv, fallback: number, integer = false) => {
+    const raw = env[name];
+    if (raw === undefined) return fallback;
+    const v = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
+      throw new UserError(
+        `${name}: ${JSON.stringify(raw)} is not a ${integer ? "count" : "number of seconds"}`,
+      );
+    }
+    return v;
+  };
+  return {
+    headTimeoutMs: seconds("HF_HUB_ETAG_TIMEOUT", 10) * 1000,
+    getTimeoutMs: seconds("HF_HUB_DOWNLOAD_TIMEOUT", 10) * 1000,
+    retries: seconds("DISTILBERT_WEBGPU_HUB_RETRIES", 5, true),
+    firstWaitMs: seconds("DISTILBERT_WEBGPU_HUB_RETRY_WAIT", 1) * 1000,
+    maxWaitMs: 8000,
+    progress,
+  };
+}
+
+/** A failure worth another try: a network error, a timeout, a stall, HTTP 429 or 5xx, a cut transfer. */
+class RetriableError extends Error {
+  /**
+   * `final`: reported at once, without retries (a name that does not resolve: no network at all).
+   * `noAnswer`: the server could not be reached or did not answer (not an HTTP error, not a cut transfer).
+   */
+  constructor(message: string, readonly final = false, readonly noAnswer = false) {
+    super(message);
+  }
+}
+
+/**
+ * Origins that could not be reached or did not answer through every retry in this process: later files from
+ * them fail at once (the offline quickstart falls back after one file's retries, not after each file's).
+ */
+const unreachable = new Set<string>();
+
+/** Runs `attempt`, retrying RetriableErrors with exponential backoff; the last one becomes a UserError. */
+async function withRetries<T>(
+  ref: HubFileRef,
+  origin: string,
+  policy: FaultPolicy,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  const retries = unreachable.has(origin) ? 0 : policy.retries;
+  for (let i = 0;; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof RetriableError)) throw err;
+      if (i >= retries || err.final) {
+        if (retries > 0 && err.noAnswer) unreachable.add(origin);
+        const tries = i > 0 ? ` (${i + 1} attempts)` : "";
+        throw new UserError(`${describeRef(ref)}: ${err.message}${tries}`);
+      }
+      const wait = Math.min(policy.maxWaitMs, policy.firstWaitMs * 2 ** i);
+      if (policy.progress) {
+        console.error(
+          `${describeRef(ref)}: ${err.message}; retry ${i + 1} of ${retries} in ${wait / 1000} s`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 /** Downloads `ref` into the cache (resuming a partial download) and returns the snapshot path. */
@@ -145,23 +271,28 @@ export async function downloadHubFile(ref: HubFileRef, opts: HubDownloadOptions 
   const url = hubFileUrl(ref, env);
   const origin = new URL(url).origin;
   const token = env.HF_TOKEN;
-  const info = await resolveHead(url, origin, token, ref);
+  const policy = faultPolicy(env, opts.progress ?? true);
+  const info = await withRetries(ref, origin, policy, () => resolveHead(url, origin, token, ref, policy));
 
   const revision = ref.revision ?? "main";
   const commit = info.commit ?? revision;
   const folder = repoCacheFolder(ref, env);
   const snapshotPath = `${folder}/snapshots/${commit}/${ref.filename}`;
-  await Deno.mkdir(dirname(snapshotPath), { recursive: true });
+  try {
+    await Deno.mkdir(dirname(snapshotPath), { recursive: true });
+  } catch (err) {
+    throw writeError(err, dirname(snapshotPath));
+  }
 
+  const download = (finalPath: string) =>
+    fetchToFile(info.downloadUrl, origin, token, finalPath, info, ref, policy);
   if (info.etag) {
     const blobPath = `${folder}/blobs/${info.etag}`;
     await Deno.mkdir(`${folder}/blobs`, { recursive: true });
-    if (!(await exists(blobPath))) {
-      await fetchToFile(info.downloadUrl, origin, token, blobPath, info, ref, opts.progress ?? true);
-    }
+    if (!(await exists(blobPath))) await download(blobPath);
     await linkSnapshot(blobPath, snapshotPath, info.etag, ref.filename);
   } else {
-    await fetchToFile(info.downloadUrl, origin, token, snapshotPath, info, ref, opts.progress ?? true);
+    await download(snapshotPath);
   }
   if (!COMMIT_HASH.test(revision)) {
     const refPath = `${folder}/refs/${revision}`;
@@ -188,15 +319,16 @@ async function resolveHead(
   origin: string,
   token: string | undefined,
   ref: HubFileRef,
+  policy: FaultPolicy,
 ): Promise<HeadInfo> {
   let current = url;
   const info: HeadInfo = { downloadUrl: url, commit: null, etag: null, size: null };
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const res = await request(current, "HEAD", authHeaders(current, origin, token), ref);
+    const { res } = await request(current, "HEAD", authHeaders(current, origin, token), policy.headTimeoutMs);
     info.commit ??= res.headers.get("x-repo-commit");
     info.etag ??= normalizeEtag(res.headers.get("x-linked-etag") ?? res.headers.get("etag"));
     const linkedSize = res.headers.get("x-linked-size");
-    if (linkedSize !== null) info.size ??= Number(linkedSize);
+    if (linkedSize !== null && /^\d+$/.test(linkedSize)) info.size ??= Number(linkedSize);
     if (isRedirect(res.status)) {
       const next = redirectTarget(res, current, ref);
       if (new URL(next).origin !== origin) {
@@ -216,7 +348,10 @@ async function resolveHead(
   throw new UserError(`${describeRef(ref)}: more than ${MAX_REDIRECTS} redirects`);
 }
 
-/** GET into `<final>.incomplete` (resuming with Range when it exists), verify, then rename to `final`. */
+/**
+ * GET into `<final>.incomplete` (resuming with Range when it exists), retrying faults; then verify (size,
+ * sha256, contents) and rename to `final`. A file that fails verification is deleted: nothing is cached.
+ */
 async function fetchToFile(
   url: string,
   origin: string,
@@ -224,21 +359,52 @@ async function fetchToFile(
   finalPath: string,
   info: HeadInfo,
   ref: HubFileRef,
-  showProgress: boolean,
+  policy: FaultPolicy,
 ): Promise<void> {
   const tmp = `${finalPath}.incomplete`;
+  await withRetries(ref, origin, policy, () => fetchAttempt(url, origin, token, tmp, info, ref, policy));
+  const reject = async (why: string) => {
+    await Deno.remove(tmp).catch(() => {});
+    return new UserError(`${describeRef(ref)}: ${why}; the download was deleted, nothing was cached`);
+  };
+  const size = await fileSize(tmp);
+  if (info.size !== null && size !== info.size) {
+    throw await reject(`the server sent ${size} bytes but announced ${info.size}`);
+  }
+  if (info.etag && /^[0-9a-f]{64}$/.test(info.etag)) {
+    // LFS etags are the file's sha256: a mismatch means a corrupt or mixed-up transfer.
+    const digest = await sha256File(tmp);
+    if (digest !== info.etag) {
+      throw await reject(`downloaded file has sha256 ${digest}, expected ${info.etag}`);
+    }
+  }
+  const bad = await contentProblem(tmp, ref.filename);
+  if (bad !== null) throw await reject(`the server's file is damaged or not what was asked for (${bad})`);
+  await Deno.rename(tmp, finalPath);
+}
+
+/** One GET of the rest of the file into `tmp`. */
+async function fetchAttempt(
+  url: string,
+  origin: string,
+  token: string | undefined,
+  tmp: string,
+  info: HeadInfo,
+  ref: HubFileRef,
+  policy: FaultPolicy,
+): Promise<void> {
   let offset = await fileSize(tmp);
   if (info.size !== null && offset > info.size) {
     await Deno.remove(tmp);
     offset = 0;
   }
-  let res: Response;
+  let res: Response, controller: AbortController;
   let current = url;
   let sendToken = token;
   for (let hop = 0;; hop++) {
     const headers = authHeaders(current, origin, sendToken);
     if (offset > 0) headers.set("range", `bytes=${offset}-`);
-    res = await request(current, "GET", headers, ref);
+    ({ res, controller } = await request(current, "GET", headers, policy.getTimeoutMs));
     if (!isRedirect(res.status)) break;
     await res.body?.cancel();
     if (hop >= MAX_REDIRECTS) {
@@ -250,81 +416,189 @@ async function fetchToFile(
   }
   if (res.status === 416 && offset > 0 && info.size === offset) {
     await res.body?.cancel();
-  } else {
-    if (!res.ok) {
+    return;
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw httpError(res.status, ref, current);
+  }
+  let append = false;
+  if (res.status === 206) {
+    const start = Number(/^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1] ?? NaN);
+    if (start !== offset) {
       await res.body?.cancel();
-      throw httpError(res.status, ref, current);
+      throw new UserError(`${describeRef(ref)}: server resumed at byte ${start}, expected ${offset}`);
     }
-    let append = false;
-    if (res.status === 206) {
-      const start = Number(/^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1] ?? NaN);
-      if (start !== offset) {
-        await res.body?.cancel();
-        throw new UserError(`${describeRef(ref)}: server resumed at byte ${start}, expected ${offset}`);
-      }
-      append = true;
-    } else {
-      offset = 0;
-    }
-    // The GET's own framing is authoritative; the HEAD's size is the fallback.
-    const rangeTotal = Number(/\/(\d+)$/.exec(res.headers.get("content-range") ?? "")?.[1] ?? NaN);
-    const length = Number(res.headers.get("content-length") ?? NaN);
-    const total = Number.isFinite(rangeTotal)
-      ? rangeTotal
-      : Number.isFinite(length)
-      ? offset + length
-      : info.size;
-    await streamBody(res, tmp, append, offset, total, ref, showProgress);
+    append = true;
+  } else {
+    offset = 0;
   }
-  if (info.etag && /^[0-9a-f]{64}$/.test(info.etag)) {
-    // LFS etags are the file's sha256: a mismatch means a corrupt or mixed-up resume, so start over next time.
-    const digest = await sha256File(tmp);
-    if (digest !== info.etag) {
-      await Deno.remove(tmp);
-      throw new UserError(`${describeRef(ref)}: downloaded file has sha256 ${digest}, expected ${info.etag}`);
-    }
-  }
-  await Deno.rename(tmp, finalPath);
+  // The GET's own framing is authoritative; the HEAD's size is the fallback.
+  const rangeTotal = Number(/\/(\d+)$/.exec(res.headers.get("content-range") ?? "")?.[1] ?? NaN);
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  const total = Number.isFinite(rangeTotal)
+    ? rangeTotal
+    : Number.isFinite(length)
+    ? offset + length
+    : info.size;
+  await streamBody(res, controller, tmp, append, offset, total, ref, policy);
 }
 
 async function streamBody(
   res: Response,
+  controller: AbortController,
   tmp: string,
   append: boolean,
   offset: number,
   total: number | null,
   ref: HubFileRef,
-  showProgress: boolean,
+  policy: FaultPolicy,
 ): Promise<void> {
-  const file = await Deno.open(tmp, { write: true, create: true, append, truncate: !append });
-  const progress = showProgress ? new ProgressBar(ref.filename, total, offset) : null;
-  let received = offset;
+  let file: Deno.FsFile;
   try {
-    if (res.body) {
-      for await (const chunk of res.body) {
-        let written = 0;
-        while (written < chunk.length) written += await file.write(chunk.subarray(written));
-        received += chunk.length;
-        progress?.update(received);
+    file = await Deno.open(tmp, { write: true, create: true, append, truncate: !append });
+  } catch (err) {
+    await res.body?.cancel();
+    throw writeError(err, tmp);
+  }
+  const progress = policy.progress ? new ProgressBar(ref.filename, total, offset) : null;
+  let received = offset;
+  const of = total !== null ? ` of ${total}` : "";
+  try {
+    const reader = res.body?.getReader();
+    while (reader) {
+      // A body that sends nothing for the download timeout is a stall: abort it and let the retry resume.
+      const timer = setTimeout(() => controller.abort(), policy.getTimeoutMs);
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        throw new RetriableError(
+          controller.signal.aborted
+            ? `download stalled after ${received}${of} bytes (nothing for ${
+              policy.getTimeoutMs / 1000
+            } s); run again to resume`
+            : `download interrupted after ${received}${of} bytes (${firstLine(err)}); run again to resume`,
+        );
+      } finally {
+        clearTimeout(timer);
       }
+      if (chunk.done) break;
+      let written = 0;
+      try {
+        while (written < chunk.value.length) written += await file.write(chunk.value.subarray(written));
+      } catch (err) {
+        await reader.cancel().catch(() => {});
+        throw writeError(err, tmp);
+      }
+      received += chunk.value.length;
+      if (total !== null && received > total) {
+        await reader.cancel().catch(() => {});
+        await Deno.remove(tmp).catch(() => {});
+        throw new UserError(`${describeRef(ref)}: the server sent more than the ${total} bytes it announced`);
+      }
+      progress?.update(received);
     }
   } catch (err) {
     progress?.end(false);
-    throw new UserError(
-      `${describeRef(ref)}: download interrupted after ${received}${
-        total !== null ? ` of ${total}` : ""
-      } bytes (${firstLine(err)}); run again to resume`,
-    );
+    throw err;
   } finally {
     file.close();
   }
   if (total !== null && received !== total) {
     progress?.end(false);
-    throw new UserError(
-      `${describeRef(ref)}: download ended after ${received} of ${total} bytes; run again to resume`,
-    );
+    throw new RetriableError(`download ended after ${received}${of} bytes; run again to resume`);
   }
   progress?.end(true);
+}
+
+/**
+ * Why the file at `path` cannot be `filename`'s contents (a Parquet, safetensors or JSON file must parse), or
+ * null. Cheap: a Parquet file's footer and a safetensors header are read, not the data.
+ */
+export async function contentProblem(path: string, filename: string): Promise<string | null> {
+  const kind = filename.endsWith(".parquet")
+    ? "parquet"
+    : filename.endsWith(".safetensors")
+    ? "safetensors"
+    : filename.endsWith(".json")
+    ? "json"
+    : null;
+  if (kind === null) return null;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    return firstLine(err);
+  }
+  try {
+    const size = (await file.stat()).size;
+    const readAt = async (at: number, n: number) => {
+      const buf = new Uint8Array(n);
+      await file.seek(at, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < n) {
+        const r = await file.read(buf.subarray(got));
+        if (r === null) break;
+        got += r;
+      }
+      return buf.subarray(0, got);
+    };
+    if (kind === "json") {
+      if (size > 64 * 1024 * 1024) return null;
+      try {
+        JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await readAt(0, size)));
+        return null;
+      } catch {
+        return "not valid JSON";
+      }
+    }
+    if (kind === "parquet") {
+      const isMagic = (b: Uint8Array) => b.length === 4 && new TextDecoder().decode(b) === "PAR1";
+      if (size < 12 || !isMagic(await readAt(0, 4)) || !isMagic(await readAt(size - 4, 4))) {
+        return "not a Parquet file: no PAR1 magic bytes";
+      }
+      const footer = new DataView((await readAt(size - 8, 4)).slice().buffer).getUint32(0, true);
+      if (footer + 12 > size) return "not a Parquet file: its footer runs past the start";
+      const tail = await readAt(size - footer - 8, footer + 8);
+      try {
+        parquetMetadata(tail.slice().buffer);
+        return null;
+      } catch (err) {
+        return `not a readable Parquet file: ${printable(firstLine(err))}`;
+      }
+    }
+    // safetensors: an 8-byte header length, a JSON header whose tensors fill the rest of the file exactly.
+    if (size < 8) return "not a safetensors file: shorter than its header length";
+    const n = Number(new DataView((await readAt(0, 8)).slice().buffer).getBigUint64(0, true));
+    if (n < 2 || n > 100_000_000 || 8 + n > size) return "not a safetensors file: bad header length";
+    let header: Record<string, { data_offsets?: unknown }>;
+    try {
+      header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await readAt(8, n)));
+    } catch {
+      return "not a safetensors file: its header is not JSON";
+    }
+    let end = 0;
+    for (const [name, t] of Object.entries(header ?? {})) {
+      if (name === "__metadata__") continue;
+      const o = t?.data_offsets;
+      if (!Array.isArray(o) || o.length !== 2 || !(o[0] <= o[1])) return `not a safetensors file: ${name}`;
+      end = Math.max(end, Number(o[1]));
+    }
+    if (end !== size - 8 - n) {
+      return `truncated safetensors file: tensors need ${end} bytes, ${size - 8 - n} follow`;
+    }
+    return null;
+  } finally {
+    file.close();
+  }
+}
+
+/** Text safe to print on one line: control characters and stray bytes shown as "?", at most 120 characters. */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]/g, "?");
+  return clean.length > 120 ? clean.slice(0, 117) + "..." : clean;
 }
 
 /** Points the snapshot path at the blob with a relative symlink, as huggingface_hub does; copies if it cannot. */
@@ -346,12 +620,43 @@ async function linkSnapshot(
   }
 }
 
-async function request(url: string, method: string, headers: Headers, ref: HubFileRef): Promise<Response> {
+/**
+ * One request with a timeout for the answer (its headers); the returned controller aborts its body. Network
+ * errors, timeouts, HTTP 429 and 5xx are RetriableErrors, except a name that does not resolve (no network:
+ * the offline quickstart falls back at once).
+ */
+async function request(
+  url: string,
+  method: string,
+  headers: Headers,
+  timeoutMs: number,
+): Promise<{ res: Response; controller: AbortController }> {
+  const origin = new URL(url).origin;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let res: Response;
   try {
-    return await fetch(url, { method, headers, redirect: "manual" });
+    res = await fetch(url, { method, headers, redirect: "manual", signal: controller.signal });
   } catch (err) {
-    throw new UserError(`${describeRef(ref)}: cannot reach ${new URL(url).origin} (${firstLine(err)})`);
+    if (controller.signal.aborted) {
+      throw new RetriableError(`no answer from ${origin} within ${timeoutMs / 1000} s`, false, true);
+    }
+    const detail = firstLine((err as { cause?: unknown }).cause ?? err)
+      .replace(/^error sending request for url \([^)]*\): /, "");
+    const why = `cannot reach ${origin} (${printable(detail)})`;
+    throw new RetriableError(
+      why,
+      /dns error|failed to lookup address|Name or service not known/i.test(detail),
+      true,
+    );
+  } finally {
+    clearTimeout(timer);
   }
+  if (res.status === 429 || res.status >= 500) {
+    await res.body?.cancel();
+    throw new RetriableError(`HTTP ${res.status} from ${origin}`);
+  }
+  return { res, controller };
 }
 
 function authHeaders(url: string, origin: string, token: string | undefined): Headers {

@@ -15,6 +15,47 @@ export interface ImdbData {
   /** 0 = negative, 1 = positive; -1 = unlabelled (the `unsupervised` split only). */
   labels: Int32Array;
   labelled: boolean;
+  /** Rows whose text is null, empty or only whitespace (they train as `[CLS] [SEP]`). */
+  emptyTexts: number;
+  /** Rows whose text is not valid UTF-8 (decoded with U+FFFD in place of the bad bytes). */
+  invalidUtf8: number;
+}
+
+/** A text that was not valid UTF-8, as decoded with replacement characters (marks the row for counting). */
+class InvalidUtf8 {
+  constructor(readonly text: string) {}
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const lenientUtf8 = new TextDecoder("utf-8");
+
+/** hyparquet's string parser, strict: invalid UTF-8 is decoded leniently but marked. */
+function decodeText(bytes: Uint8Array | undefined): string | InvalidUtf8 | undefined {
+  if (bytes === undefined || bytes === null) return bytes;
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return new InvalidUtf8(lenientUtf8.decode(bytes));
+  }
+}
+
+/** One warning line per problem that does not stop a run but skews it: empty and undecodable reviews. */
+export function textWarnings(
+  path: string,
+  counts: { emptyTexts: number; invalidUtf8: number; rows: number },
+) {
+  const out: string[] = [];
+  if (counts.emptyTexts > 0) {
+    out.push(
+      `warning: ${path}: ${counts.emptyTexts} of ${counts.rows} reviews are null or empty (read as empty text)`,
+    );
+  }
+  if (counts.invalidUtf8 > 0) {
+    out.push(
+      `warning: ${path}: ${counts.invalidUtf8} of ${counts.rows} reviews are not valid UTF-8 (bad bytes read as U+FFFD)`,
+    );
+  }
+  return out;
 }
 
 export interface ReadImdbOptions {
@@ -39,22 +80,32 @@ export async function readImdbParquet(path: string, opts: ReadImdbOptions = {}):
   const rowCount = Number(metadata.num_rows);
   const texts: string[] = new Array(rowCount);
   const rawLabels: unknown[] = new Array(rowCount);
-  const decoder = new TextDecoder();
+  let invalidUtf8 = 0;
   try {
     await parquetRead({
       file: buffer,
       metadata,
       columns: ["text", "label"],
+      // Text is decoded here, strictly, whether or not the column carries a UTF8 annotation.
+      utf8: false,
+      parsers: { stringFromBytes: decodeText as (bytes: Uint8Array) => string },
       onChunk: ({ columnName, columnData, rowStart }) => {
         if (columnName === "text") {
           for (let i = 0; i < columnData.length; i++) {
-            const v = columnData[i];
-            // A null review is read as an empty one; bytes without a UTF8 annotation are decoded here.
-            texts[rowStart + i] = v == null
-              ? ""
-              : typeof v === "string"
-              ? v
-              : decoder.decode(v as Uint8Array);
+            const v = columnData[i] as unknown;
+            // A null review is read as an empty one.
+            let t: string;
+            if (v == null) t = "";
+            else if (typeof v === "string") t = v;
+            else if (v instanceof InvalidUtf8) {
+              invalidUtf8++;
+              t = v.text;
+            } else {
+              const d = decodeText(v as Uint8Array)!;
+              if (d instanceof InvalidUtf8) invalidUtf8++;
+              t = d instanceof InvalidUtf8 ? d.text : d;
+            }
+            texts[rowStart + i] = t;
           }
         } else {
           for (let i = 0; i < columnData.length; i++) rawLabels[rowStart + i] = columnData[i];
@@ -77,8 +128,12 @@ export async function readImdbParquet(path: string, opts: ReadImdbOptions = {}):
     }
     labels[i] = label;
   }
-  for (let i = 0; i < rowCount; i++) texts[i] ??= "";
-  return { path, texts, labels, labelled };
+  let emptyTexts = 0;
+  for (let i = 0; i < rowCount; i++) {
+    texts[i] ??= "";
+    if (texts[i].trim() === "") emptyTexts++;
+  }
+  return { path, texts, labels, labelled, emptyTexts, invalidUtf8 };
 }
 
 type ParquetMetadata = ReturnType<typeof parquetMetadata>;

@@ -5,7 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
 import {
-  cachedHubFile,
+  checkedCachedHubFile,
   downloadHubFile,
   type HubEnv,
   hubEnvFromProcess,
@@ -55,7 +55,7 @@ export async function resolveImdbSplit(
   if (opts.data !== undefined) return { path: await findSplitInData(opts.data, split), source: "data" };
   const env = opts.env ?? hubEnvFromProcess();
   const ref = imdbHubRef(split, opts.revision);
-  const cached = await cachedHubFile(ref, env);
+  const cached = await checkedCachedHubFile(ref, env);
   if (cached) return { path: cached, source: "cache" };
   if (isHubOffline(env)) {
     throw new UserError(

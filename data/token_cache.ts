@@ -10,7 +10,7 @@
  * arrays offsets[n+1], labels[n], rows[n], ids[offsets[n]].
  */
 import { UserError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { writeError, writeFileAtomic } from "../util/fs.ts";
 import { readImdbParquet } from "./imdb.ts";
 import type { BertTokenizer } from "./tokenizer.ts";
 import { loadTokenizer, tokenizerJson } from "./tokenizer_files.ts";
@@ -44,6 +44,9 @@ export interface TokenizedSplitInfo extends TokenizedSplit {
   /** True when loaded from an existing cache file, false when tokenized now. */
   fromCache: boolean;
   tokenizerSha256: string;
+  /** Rows whose text was null or empty, and rows that were not valid UTF-8 (`textWarnings`). */
+  emptyTexts: number;
+  invalidUtf8: number;
 }
 
 interface CacheHeader {
@@ -55,6 +58,9 @@ interface CacheHeader {
   maxLength: number;
   rowCount: number;
   idCount: number;
+  /** Rows whose text was null or empty, and rows that were not valid UTF-8 (for the warnings). */
+  emptyTexts: number;
+  invalidUtf8: number;
 }
 
 /** `$XDG_CACHE_HOME/distilbert-webgpu/tokenized`, defaulting to `~/.cache/distilbert-webgpu/tokenized`. */
@@ -72,7 +78,7 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   const tokenizer = opts.tokenizer ?? (await loadTokenizer(opts.vocabPath!)).tokenizer;
   const tokenizerSha256 = await tokenizerFingerprint(tokenizer);
   const parquet = await statParquet(opts.parquetPath);
-  const expected: Omit<CacheHeader, "rowCount" | "idCount"> = {
+  const expected: Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8"> = {
     version: FORMAT_VERSION,
     parquetPath: parquet.realPath,
     parquetSize: parquet.size,
@@ -95,12 +101,17 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
     labels: data.labels,
     rows: Int32Array.from({ length: data.texts.length }, (_, i) => i),
   };
-  await Deno.mkdir(cacheDir, { recursive: true });
+  const counts = { emptyTexts: data.emptyTexts, invalidUtf8: data.invalidUtf8 };
+  try {
+    await Deno.mkdir(cacheDir, { recursive: true });
+  } catch (err) {
+    throw writeError(err, cacheDir);
+  }
   await writeFileAtomic(
     cachePath,
-    encodeCache({ ...expected, rowCount: data.texts.length, idCount: ids.length }, split),
+    encodeCache({ ...expected, rowCount: data.texts.length, idCount: ids.length, ...counts }, split),
   );
-  return { ...split, cachePath, fromCache: false, tokenizerSha256 };
+  return { ...split, cachePath, fromCache: false, tokenizerSha256, ...counts };
 }
 
 const fingerprints = new WeakMap<BertTokenizer, Promise<string>>();
@@ -166,8 +177,8 @@ function encodeCache(header: CacheHeader, split: TokenizedSplit): Uint8Array {
 /** The cached split if `path` exists, is intact and matches `expected`; null means "rebuild". */
 async function readCache(
   path: string,
-  expected: Omit<CacheHeader, "rowCount" | "idCount">,
-): Promise<TokenizedSplit | null> {
+  expected: Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8">,
+): Promise<(TokenizedSplit & { emptyTexts: number; invalidUtf8: number }) | null> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -196,7 +207,9 @@ async function readCache(
     return new Int32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + start + len * 4));
   });
   if (offsets[n] !== ids.length) return null;
-  return { ids, offsets, labels, rows };
+  const emptyTexts = header.emptyTexts, invalidUtf8 = header.invalidUtf8;
+  if (!Number.isInteger(emptyTexts) || !Number.isInteger(invalidUtf8)) return null;
+  return { ids, offsets, labels, rows, emptyTexts, invalidUtf8 };
 }
 
 async function statParquet(path: string): Promise<{ realPath: string; size: number; mtimeMs: number }> {

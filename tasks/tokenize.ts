@@ -5,7 +5,8 @@
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { isImdbSplit } from "../data/imdb.ts";
+import { isImdbSplit, textWarnings } from "../data/imdb.ts";
+import { checkOutputDir, checkOutputFile } from "../util/output_check.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { defaultTokenCacheDir, loadTokenizedSplit } from "../data/token_cache.ts";
 import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
@@ -46,6 +47,7 @@ export async function tokenizeMain(args: string[]): Promise<void> {
   if (values.out !== undefined && values.jsonl === undefined) {
     throw new UserError("--out: only used with --jsonl");
   }
+  if (values.out !== undefined) await checkOutputFile(values.out, "--out");
 
   if (values.text !== undefined) {
     const tokenizer = await BertTokenizer.load(vocabPath);
@@ -61,14 +63,19 @@ export async function tokenizeMain(args: string[]): Promise<void> {
 
   const split = values.split;
   if (!isImdbSplit(split)) throw new UserError(`--split: "${split}" is not one of train, test, unsupervised`);
+  const cacheDir = values["cache-dir"] ?? defaultTokenCacheDir();
+  await checkOutputDir(cacheDir, values["cache-dir"] !== undefined ? "--cache-dir" : "the token cache");
   const source = await resolveImdbSplitOrSample(split, { data: values.data });
   const started = performance.now();
   const result = await loadTokenizedSplit({
     parquetPath: source.path,
     vocabPath,
     maxLength,
-    cacheDir: values["cache-dir"],
+    cacheDir,
   });
+  for (const line of textWarnings(source.path, { ...result, rows: result.labels.length })) {
+    console.error(line);
+  }
   const seconds = (performance.now() - started) / 1000;
   const n = result.labels.length;
   let atMax = 0;

@@ -5,5 +5,7 @@ import { parseTrainArgs, runTrainJob, trainHelp } from "../mod.ts";
 runMain(async () => {
   const { cfg, explicit, help } = parseTrainArgs(Deno.args);
   if (help) return console.log(trainHelp());
-  await runTrainJob(cfg, explicit);
+  const result = await runTrainJob(cfg, explicit);
+  // An interrupted run saved a checkpoint, but did not finish: exit as the signal would have (130, 143).
+  if (result.signal) Deno.exit(result.signal === "SIGTERM" ? 143 : 130);
 });

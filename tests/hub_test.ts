@@ -14,8 +14,10 @@ import {
   hubFileUrl,
   isHubOffline,
 } from "../data/hub.ts";
-import { resolveImdbSplit } from "../data/imdb_source.ts";
+import { resolveImdbSplit, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { UserError } from "../util/errors.ts";
+import { writeParquet } from "../data/parquet_writer.ts";
+import { assertOneLineError, cli } from "./cli.ts";
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 const TOKEN = "hf_secret_token_123";
@@ -25,11 +27,34 @@ interface Blob {
   sha: string;
 }
 
+async function blobOf(data: Uint8Array<ArrayBuffer>): Promise<Blob> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return { data, sha: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("") };
+}
+
+/** `size` seeded bytes: a file whose contents the hub does not check (not Parquet, safetensors or JSON). */
 async function makeBlob(size: number, seed: number): Promise<Blob> {
   const data = new Uint8Array(size);
   for (let i = 0; i < size; i++) data[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return { data, sha: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("") };
+  return await blobOf(data);
+}
+
+/** A valid IMDB-schema Parquet file of about `size` bytes (downloads must parse). */
+async function makeParquetBlob(size: number, seed: number): Promise<Blob> {
+  const text = Array.from({ length: size }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed) % 26))).join(
+    "",
+  );
+  const bytes = writeParquet([
+    { name: "text", type: "BYTE_ARRAY", utf8: true, values: [text] },
+    { name: "label", type: "INT64", values: [seed % 2] },
+  ], { compression: "UNCOMPRESSED" });
+  return await blobOf(bytes as Uint8Array<ArrayBuffer>);
+}
+
+async function makeJsonBlob(seed: number): Promise<Blob> {
+  return await blobOf(
+    new TextEncoder().encode(JSON.stringify({ seed, dim: 768 })) as Uint8Array<ArrayBuffer>,
+  );
 }
 
 interface FakeHub {
@@ -166,8 +191,8 @@ Deno.test("hub: cache dir and URLs follow huggingface_hub", () => {
 });
 
 Deno.test("hub: download follows the redirect into HF's cache layout; token stays on the hub's origin", async () => {
-  const blob = await makeBlob(50_000, 1);
-  const cfg = await makeBlob(300, 2);
+  const blob = await makeParquetBlob(50_000, 1);
+  const cfg = await makeJsonBlob(2);
   await withHub({
     "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet": blob,
     "/distilbert-base-uncased/resolve/main/config.json": cfg,
@@ -214,7 +239,7 @@ Deno.test("hub: 404 and 401 are one-line errors that never show the token", asyn
 });
 
 Deno.test("hub: a transfer cut in the middle leaves only .incomplete; the retry resumes with Range", async () => {
-  const blob = await makeBlob(400_000, 3);
+  const blob = await makeParquetBlob(400_000, 3);
   await withHub(
     { "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet": blob },
     async (
@@ -223,9 +248,13 @@ Deno.test("hub: a transfer cut in the middle leaves only .incomplete; the retry 
       home,
     ) => {
       hub.cutNext = true;
-      await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), (e) => {
+      const noRetry = { ...env, DISTILBERT_WEBGPU_HUB_RETRIES: "0" };
+      await assert.rejects(hubFile(IMDB_TRAIN, { env: noRetry, progress: false }), (e) => {
         assert.ok(e instanceof UserError);
-        assert.match(e.message, /download interrupted after \d+ of 400000 bytes.*run again to resume$/);
+        assert.match(
+          e.message,
+          new RegExp(`download interrupted after \\d+ of ${blob.data.length} bytes.*run again to resume$`),
+        );
         return true;
       });
       const repo = `${home}/hub/datasets--stanfordnlp--imdb`;
@@ -248,7 +277,7 @@ Deno.test("hub: a transfer cut in the middle leaves only .incomplete; the retry 
 });
 
 Deno.test("hub: HF_HUB_OFFLINE uses the cache and never the network; a missing file says offline", async () => {
-  const blob = await makeBlob(1000, 4);
+  const blob = await makeParquetBlob(1000, 4);
   await withHub(
     { "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet": blob },
     async (
@@ -295,7 +324,7 @@ Deno.test("hub: finds files Python's huggingface_hub already downloaded (HF_HUB_
     await Deno.mkdir(`${repo}/blobs`);
     await Deno.mkdir(`${repo}/refs`);
     await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
-    await Deno.writeTextFile(`${repo}/blobs/abc`, "parquet bytes");
+    await Deno.writeFile(`${repo}/blobs/abc`, (await makeParquetBlob(100, 5)).data);
     await Deno.symlink(
       "../../../blobs/abc",
       `${repo}/snapshots/${COMMIT}/plain_text/test-00000-of-00001.parquet`,
@@ -315,5 +344,286 @@ Deno.test("hub: finds files Python's huggingface_hub already downloaded (HF_HUB_
     );
   } finally {
     await Deno.remove(cache, { recursive: true });
+  }
+});
+
+// ---- faults: a hub that never answers, stalls, sends junk, fails, or lies about sizes ----
+
+/** Short timeouts and retries so fault tests take a second, not minutes. */
+const FAST: HubEnv = {
+  HF_HUB_ETAG_TIMEOUT: "0.3",
+  HF_HUB_DOWNLOAD_TIMEOUT: "0.3",
+  DISTILBERT_WEBGPU_HUB_RETRIES: "2",
+  DISTILBERT_WEBGPU_HUB_RETRY_WAIT: "0.01",
+};
+
+/** A server on 127.0.0.1 whose handler the test writes; `hits` counts requests. */
+async function withServer(
+  handler: (req: Request, hit: number) => Response | Promise<Response>,
+  fn: (env: HubEnv, home: string, hits: () => number) => Promise<void>,
+): Promise<void> {
+  let hits = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => handler(req, ++hits));
+  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
+  try {
+    await fn(
+      { HF_HOME: home, HF_ENDPOINT: `http://127.0.0.1:${server.addr.port}`, ...FAST },
+      home,
+      () => hits,
+    );
+  } finally {
+    await server.shutdown();
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/** Files under the hub cache of `home`: empty when nothing was cached. */
+async function cacheFiles(home: string): Promise<string[]> {
+  return await listFiles(`${home}/hub`).catch(() => []);
+}
+
+Deno.test("hub faults: a server that accepts but never answers times out, is retried, and is one line", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch { /* closed */ }
+  })();
+  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
+  try {
+    const env = { HF_HOME: home, HF_ENDPOINT: `http://127.0.0.1:${listener.addr.port}`, ...FAST };
+    await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s \(3 attempts\)$/);
+      return true;
+    });
+    assert.ok(held.length >= 3, `${held.length} connections: the retries happened`);
+    assert.deepEqual(await cacheFiles(home), []);
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting;
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("hub faults: a body that stalls is aborted and resumed with Range; cut for good, nothing cached", async () => {
+  const blob = await makeParquetBlob(200_000, 6);
+  const part = 1000;
+  let stall = 1;
+  const ranges: (string | null)[] = [];
+  const stalled: ReadableStreamDefaultController<Uint8Array>[] = [];
+  await withServer((req) => {
+    if (req.method === "HEAD") {
+      return new Response(null, { headers: { "x-linked-size": String(blob.data.length) } });
+    }
+    const range = req.headers.get("range");
+    ranges.push(range);
+    const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+    const body = blob.data.subarray(start);
+    const headers = new Headers({ "content-length": String(body.length) });
+    if (range) headers.set("content-range", `bytes ${start}-${blob.data.length - 1}/${blob.data.length}`);
+    if (stall-- > 0) {
+      // A thousand bytes, then silence: the connection stays open and sends nothing more.
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(body.subarray(0, part));
+          stalled.push(c);
+        },
+      });
+      return new Response(stream, { status: range ? 206 : 200, headers });
+    }
+    return new Response(body, { status: range ? 206 : 200, headers });
+  }, async (env, home) => {
+    const path = await hubFile(IMDB_TRAIN, { env, progress: false });
+    assert.deepEqual(await Deno.readFile(path), blob.data);
+    assert.deepEqual(ranges, [null, `bytes=${part}-`], "the retry asked for the rest only");
+    // Every attempt stalls: a one-line error, only the resumable .incomplete left, no cached file.
+    await Deno.remove(`${home}/hub`, { recursive: true });
+    stall = 100;
+    await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(
+        e.message,
+        /download stalled after \d+ of \d+ bytes \(nothing for 0\.3 s\).*\(3 attempts\)$/,
+      );
+      return true;
+    });
+    assert.deepEqual(await cacheFiles(home), [
+      "datasets--stanfordnlp--imdb/snapshots/main/plain_text/train-00000-of-00001.parquet.incomplete",
+    ]);
+    assert.equal(await cachedHubFile(IMDB_TRAIN, env), null);
+  });
+  for (const c of stalled) {
+    try {
+      c.close();
+    } catch { /* the client already cancelled it */ }
+  }
+});
+
+Deno.test("hub faults: a 200 with a random body is rejected (Parquet and safetensors must parse), never cached", async () => {
+  const junk = await makeBlob(5000, 9);
+  await withServer(
+    (req) => new Response(req.method === "HEAD" ? null : junk.data),
+    async (env, home, hits) => {
+      const model: HubFileRef = { repoType: "model", repoId: "org/m", filename: "model.safetensors" };
+      for (const ref of [IMDB_TRAIN, model, { ...model, filename: "config.json" }]) {
+        await assert.rejects(hubFile(ref, { env, progress: false }), (e) => {
+          assert.ok(e instanceof UserError);
+          assert.match(
+            e.message,
+            /damaged or not what was asked for \(not (a Parquet|a safetensors|valid JSON)/,
+          );
+          assert.match(e.message, /nothing was cached$/);
+          const raw = [...e.message].some((c) => c < " " || c === "\ufffd");
+          assert.ok(!raw, `no raw bytes in the message: ${JSON.stringify(e.message)}`);
+          return true;
+        });
+      }
+      assert.deepEqual(await cacheFiles(home), []);
+      // Asked again, it asks the server again (nothing poisoned the cache).
+      const before = hits();
+      await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), /damaged/);
+      assert.ok(hits() > before);
+    },
+  );
+});
+
+Deno.test("hub faults: HTTP 500 is retried, then the file downloads; 500 every time is one line", async () => {
+  const blob = await makeParquetBlob(2000, 7);
+  let failures = 2;
+  await withServer((req) => {
+    if (failures-- > 0) return new Response("oops", { status: 500 });
+    return new Response(req.method === "HEAD" ? null : blob.data, {
+      headers: { "content-length": String(blob.data.length) },
+    });
+  }, async (env, _home, hits) => {
+    const path = await hubFile(IMDB_TRAIN, { env, progress: false });
+    assert.deepEqual(await Deno.readFile(path), blob.data);
+    assert.equal(hits(), 4, "two 500s, then HEAD and GET");
+    failures = 100;
+    const model: HubFileRef = { repoType: "model", repoId: "org/m", filename: "config.json" };
+    await assert.rejects(
+      hubFile(model, { env, progress: false }),
+      /HTTP 500 from http:\/\/127\.0\.0\.1:\d+ \(3 attempts\)$/,
+    );
+  });
+});
+
+Deno.test("hub faults: a size or sha256 other than the hub announced is rejected and deleted", async () => {
+  const blob = await makeParquetBlob(3000, 8);
+  let linkedSize = blob.data.length + 10, etag = blob.sha;
+  await withServer((req) => {
+    const headers = new Headers({ "x-linked-size": String(linkedSize), "x-linked-etag": `"${etag}"` });
+    return new Response(req.method === "HEAD" ? null : blob.data, { headers });
+  }, async (env, home) => {
+    await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(
+        e.message,
+        new RegExp(`sent ${blob.data.length} bytes but announced ${linkedSize}.*nothing was cached$`),
+      );
+      return true;
+    });
+    linkedSize = blob.data.length;
+    etag = "a".repeat(64);
+    await assert.rejects(
+      hubFile(IMDB_TRAIN, { env, progress: false }),
+      /has sha256 [0-9a-f]{64}, expected a{64}/,
+    );
+    const files = (await cacheFiles(home)).filter((f) => f.includes("blobs/") || f.includes("snapshots/"));
+    assert.deepEqual(files, [], "no blob, no snapshot, no .incomplete");
+    etag = blob.sha;
+    const path = await hubFile(IMDB_TRAIN, { env, progress: false });
+    assert.deepEqual(await Deno.readFile(path), blob.data);
+  });
+});
+
+Deno.test("hub faults: a damaged cache entry is named with how to remove it; the quickstart falls back in one line", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "hf_cache_" });
+  try {
+    const repo = `${cache}/datasets--stanfordnlp--imdb`;
+    await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
+    await Deno.mkdir(`${repo}/blobs`);
+    await Deno.mkdir(`${repo}/refs`);
+    await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+    await Deno.writeTextFile(`${repo}/blobs/junk`, "<html>captive portal \u0001\u0002</html>");
+    const snap = `${repo}/snapshots/${COMMIT}/plain_text/train-00000-of-00001.parquet`;
+    await Deno.symlink("../../../blobs/junk", snap);
+    const env = { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: "1" };
+    await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(
+        e.message,
+        `dataset stanfordnlp/imdb/plain_text/train-00000-of-00001.parquet: the cached file ${snap} is damaged ` +
+          `(not a Parquet file: no PAR1 magic bytes); remove it with rm '${snap}' '${repo}/blobs/junk' and run again`,
+      );
+      return true;
+    });
+    const notes: string[] = [];
+    const found = await resolveImdbSplitOrSample("train", { env, onNotice: (l) => notes.push(l) });
+    assert.equal(found.source, "sample");
+    assert.equal(notes.length, 1);
+    assert.match(notes[0], /bundled IMDB sample .*is damaged .*remove it with rm/);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("hub faults: HF_ENDPOINT that is not a URL, and bad timeout settings, are one-line errors", async () => {
+  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
+  try {
+    await assert.rejects(
+      hubFile(IMDB_TRAIN, { env: { HF_HOME: home, HF_ENDPOINT: "not a url" }, progress: false }),
+      (e) => e instanceof UserError && e.message === 'HF_ENDPOINT: "not a url" is not an http(s) URL',
+    );
+    await assert.rejects(
+      hubFile(IMDB_TRAIN, { env: { HF_HOME: home, HF_ENDPOINT: "ftp://x" }, progress: false }),
+      /HF_ENDPOINT: "ftp:\/\/x" is not an http\(s\) URL/,
+    );
+    await assert.rejects(
+      hubFile(IMDB_TRAIN, {
+        env: { HF_HOME: home, HF_ENDPOINT: "http://127.0.0.1:1", HF_HUB_DOWNLOAD_TIMEOUT: "soon" },
+        progress: false,
+      }),
+      (e) =>
+        e instanceof UserError &&
+        /HF_HUB_DOWNLOAD_TIMEOUT: "soon" is not a number of seconds/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("hub faults through the CLI: HF_ENDPOINT not a URL, and a hub that never answers, stop train in one line", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch { /* closed */ }
+  })();
+  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
+  try {
+    const args = (run: string) => ["--model", "someone/some-model", "--output", `${home}/${run}`];
+    const env = { HF_HOME: home, HF_HUB_OFFLINE: "0", ...FAST } as Record<string, string>;
+    const [notUrl, silent] = await Promise.all([
+      cli("train", args("a"), { env: { ...env, HF_ENDPOINT: "not a url" } }),
+      cli("train", args("b"), { env: { ...env, HF_ENDPOINT: `http://127.0.0.1:${listener.addr.port}` } }),
+    ]);
+    assertOneLineError(notUrl, /^error: HF_ENDPOINT: "not a url" is not an http\(s\) URL$/);
+    assertOneLineError(
+      silent,
+      /someone\/some-model\/config\.json: no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s \(3 attempts\)$/,
+    );
+    for (const run of ["a", "b"]) {
+      assert.ok(!(await Deno.stat(`${home}/${run}`).then(() => true, () => false)), "no run folder left");
+    }
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting;
+    await Deno.remove(home, { recursive: true });
   }
 });

@@ -48,6 +48,21 @@ for (const [name, fn] of [["add", op.add], ["sub", op.sub], ["mul", op.mul]] as 
     }));
   Deno.test(`${name} with a broadcast bias row`, () =>
     checkOp({ name: `${name} bias`, shapes: [[3, 5, 11], [11]], gpu: ([a, b]) => fn(a, b), ref: zip(f) }));
+  // A batch of one: a [1, n] activation and its [n] bias row have equal sizes but are not the same shape.
+  Deno.test(`${name} with a bias row over a batch of one ([1, 2] and [2], [1, 1, 5] and [1, 5])`, async () => {
+    await checkOp({
+      name: `${name} [1,2]+[2]`,
+      shapes: [[1, 2], [2]],
+      gpu: ([a, b]) => fn(a, b),
+      ref: zip(f),
+    });
+    await checkOp({
+      name: `${name} [1,1,5]+[1,5]`,
+      shapes: [[1, 1, 5], [1, 5]],
+      gpu: ([a, b]) => fn(a, b),
+      ref: zip(f),
+    });
+  });
 }
 for (const act of ["gelu", "relu"] as const) {
   Deno.test(`${act}(x + bias) fused`, () =>
@@ -327,6 +342,10 @@ Deno.test("mismatched shapes throw an error naming both shapes", async () => {
   const a = Tensor.fromArray(new Float32Array(6), [2, 3]);
   const b = Tensor.fromArray(new Float32Array(8), [2, 4]);
   assert.throws(() => op.add(a, b), /\[2, 3\].*\[2, 4\]/);
+  // Equal element counts are not equal shapes.
+  const c = Tensor.fromArray(new Float32Array(6), [3, 2]);
+  assert.throws(() => op.add(a, c), /\[2, 3\] and \[3, 2\] do not broadcast/);
+  c.dispose();
   assert.throws(() => op.matmul(a, b), /\[2, 3\].*\[2, 4\]/);
   a.dispose();
   b.dispose();

@@ -10,6 +10,7 @@ import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { gpuReady } from "./helpers.ts";
 import { hfReference, torchPython } from "../util/python.ts";
+import { assertOneLineError, cli } from "./cli.ts";
 
 /** A few fast steps: the tiny preset on 64 short reviews. */
 const SMALL = [
@@ -89,25 +90,6 @@ Deno.test("resume continues exactly: 6 steps = 3 steps + resume for 3 more (loss
   await Deno.remove(dir, { recursive: true });
 });
 
-async function cli(task: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `tasks/${task}.ts`, ...args],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-    env: { HF_HUB_OFFLINE: "1" },
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
-}
-
-function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp) {
-  assert.notEqual(r.code, 0);
-  const lines = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
-  assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
-
 Deno.test({
   name: "fp16 training: logs the loss scale, and 6 steps = 3 steps + resume for 3 more",
   ignore: !(await gpuReady).summary.shaderF16,
@@ -138,7 +120,13 @@ Deno.test("bad input: one-line errors, non-zero exit, and the output directory u
   const out = join(dir, "out");
   await Deno.mkdir(out);
   await Deno.writeTextFile(join(out, "keep.txt"), "x");
-  const o = ["--output", out];
+  // A folder that is not a run of ours is refused before anything else is looked at.
+  assertOneLineError(
+    await cli("train", ["--preset", "tiny", "--output", out]),
+    /--output .*out: not empty and not a training run \(it holds keep\.txt\)/,
+  );
+  const fresh = join(dir, "fresh");
+  const o = ["--output", fresh];
   assertOneLineError(await cli("train", ["--bogus", ...o]), /unknown flag --bogus/);
   assertOneLineError(await cli("train", ["--batch-size", "0", ...o]), /--batch-size: must be positive/);
   assertOneLineError(await cli("train", ["--lr", "-1", ...o]), /--lr: must be positive/);
@@ -155,6 +143,7 @@ Deno.test("bad input: one-line errors, non-zero exit, and the output directory u
   assertOneLineError(await cli("export", [empty, "--output", join(dir, "x")]), /no model\.safetensors/);
   const entries = [...Deno.readDirSync(out)].map((e) => e.name);
   assert.deepEqual(entries, ["keep.txt"]);
+  assert.equal(await Deno.stat(fresh).then(() => true, () => false), false, "a failed run leaves no folder");
   await Deno.remove(dir, { recursive: true });
 });
 

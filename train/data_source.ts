@@ -1,7 +1,7 @@
 /** The job's data: which Parquet files, tokenized through the cache, subsampled as the settings say. */
 import { dirname, join } from "node:path";
 import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
-import { selectRows } from "../data/imdb.ts";
+import { labelCounts, selectRows, textWarnings } from "../data/imdb.ts";
 import { loadTokenizedSplit, type TokenizedSplit } from "../data/token_cache.ts";
 import type { BertTokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
@@ -34,14 +34,27 @@ export function subsetRows(split: TokenizedSplit, selected: ArrayLike<number>): 
   return { ids, offsets, labels, rows };
 }
 
-/** Tokenizes (or loads from the cache) one Parquet file and picks `samples` rows (0 = all). */
+/**
+ * Tokenizes (or loads from the cache) one Parquet file and picks `samples` rows (0 = all). A file with no
+ * rows is an error naming `dataFlag`; null, empty and undecodable reviews are one warning line each.
+ */
 export async function loadRows(
   path: string,
   tokenizer: BertTokenizer,
-  opts: { maxLength: number; samples: number; seed: number; shuffle: boolean; flag: string; strict: boolean },
+  opts: {
+    maxLength: number;
+    samples: number;
+    seed: number;
+    shuffle: boolean;
+    flag: string;
+    strict: boolean;
+    dataFlag?: string;
+  },
 ): Promise<TokenizedRows> {
   const split = await loadTokenizedSplit({ parquetPath: path, tokenizer, maxLength: opts.maxLength });
   const n = split.labels.length;
+  if (n === 0) throw new UserError(`${opts.dataFlag ? `${opts.dataFlag} ` : ""}${path}: has no rows`);
+  for (const line of textWarnings(path, { ...split, rows: n })) console.error(line);
   let count = opts.samples > 0 ? opts.samples : n;
   if (count > n) {
     if (opts.strict) throw new UserError(`${opts.flag} ${opts.samples}: ${path} has only ${n} rows`);
@@ -86,6 +99,7 @@ export async function loadTrainingData(
     samples: cfg.trainSamples,
     flag: "--train-samples",
     strict: explicit.has("trainSamples"),
+    dataFlag: "--data",
   });
   // Evaluation always takes a class-balanced sample when asked for fewer rows than the split has.
   const evalRows = await loadRows(evalPath, tokenizer, {
@@ -94,8 +108,31 @@ export async function loadTrainingData(
     samples: cfg.evalSamples,
     flag: "--eval-samples",
     strict: explicit.has("evalSamples"),
+    dataFlag: cfg.evalData !== null ? "--eval-data" : "the evaluation data",
   });
+  for (const line of await dataWarnings(trainPath, evalPath, train)) console.error(line);
   return { cfg, train, eval: evalRows, description };
+}
+
+/** Runs that will mislead without failing: evaluating on the training file, or one label to learn. */
+async function dataWarnings(trainPath: string, evalPath: string, train: TokenizedRows): Promise<string[]> {
+  const out: string[] = [];
+  const real = (p: string) => Deno.realPath(p).catch(() => p);
+  if ((await real(trainPath)) === (await real(evalPath))) {
+    out.push(
+      `warning: the training and evaluation data are the same file (${trainPath}): ` +
+        "the eval metrics measure rows the model trained on",
+    );
+  }
+  const labels = labelCounts(train.labels);
+  if (labels.size === 1) {
+    const [label] = labels.keys();
+    out.push(
+      `warning: ${trainPath}: all ${train.labels.length} training rows have label ${label}; ` +
+        "the model can only learn to predict that class",
+    );
+  }
+  return out;
 }
 
 export const bundledTokenizerDir = () =>

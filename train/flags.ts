@@ -91,7 +91,7 @@ export const BOOLEAN_FLAGS = {
   "no-shuffle": "batches are consecutive rows in file order; --train-samples N takes the first N rows",
   "group-by-length": "length-bucketed batches: less padding, same rows per epoch (HF's group_by_length)",
   "fp16": "mixed precision: f16 matmul operands, f32 accumulation and master weights, loss scaling",
-  "overwrite-output-dir": "allow an --output that already holds checkpoints",
+  "overwrite-output-dir": "replace the run already in --output (only what a run writes is removed)",
   "help": "this text",
 };
 
@@ -108,6 +108,19 @@ function parseValue(flag: string, spec: FlagSpec, raw: string): string | number 
   if (spec.positive && n <= 0) throw new UserError(`--${flag}: must be positive, got ${raw}`);
   if (n < 0) throw new UserError(`--${flag}: must not be negative, got ${raw}`);
   return n;
+}
+
+/** The metrics an evaluation reports, any of which can pick the best checkpoint. */
+export const BEST_MODEL_METRICS = ["eval_loss", "eval_accuracy", "eval_precision", "eval_recall", "eval_f1"];
+
+/** `--metric-for-best-model`: a metric name with or without HF's `eval_` prefix; anything else is an error. */
+function metricName(raw: string): string {
+  const name = raw.startsWith("eval_") ? raw : `eval_${raw}`;
+  if (BEST_MODEL_METRICS.includes(name)) return name;
+  const names = BEST_MODEL_METRICS.map((m) => m.slice(5)).join(", ");
+  throw new UserError(
+    `--metric-for-best-model: "${raw}" is not a metric; use one of ${names} (eval_ prefix optional)`,
+  );
 }
 
 /** The config for these args, and the names of the TrainConfig fields the user set explicitly. */
@@ -135,9 +148,17 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
     if (!spec) throw new UserError(`unknown flag --${name} (see --help)`);
     const raw = eq >= 0 ? arg.slice(eq + 1) : args[++i];
     if (raw === undefined) throw new UserError(`--${name} needs a value`);
+    if (eq < 0 && raw.startsWith("--")) {
+      throw new UserError(
+        `--${name} needs a value, got the flag ${raw} (write --${name}=${raw} if that is the value)`,
+      );
+    }
     values[spec.key] = parseValue(name, spec, raw);
     explicit.add(spec.key);
     if (name === "preset") values.init = "scratch", explicit.add("init");
+  }
+  if (values.metricForBestModel !== undefined) {
+    values.metricForBestModel = metricName(values.metricForBestModel as string);
   }
   if (values.init !== undefined && values.init !== "pretrained" && values.init !== "scratch") {
     throw new UserError(`--init: must be pretrained or scratch, got ${values.init}`);

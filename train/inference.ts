@@ -13,6 +13,8 @@ import { classificationMetrics, softmax2 } from "./metrics.ts";
 import { predictRows } from "./trainer.ts";
 import { loadRows } from "./data_source.ts";
 import { resolveModelDir } from "./model_source.ts";
+import { checkExportDestination, writeExport } from "./export_dir.ts";
+import { checkOutputFile } from "../util/output_check.ts";
 
 /**
  * The max_length a model was trained with: its run's `run_config.json` (a run's output) or
@@ -81,7 +83,16 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     throw new UserError(`--split: must be train, test or unsupervised, got ${o.split}`);
   }
   const split = o.split as ImdbSplitName;
+  // Where the results go is checked before any work (the default, beside the model, once it is found).
+  if (o.output !== undefined) await checkOutputFile(o.output, "--output");
+  if (o.predictions !== undefined) await checkOutputFile(o.predictions, "--predictions");
   const { dir, model, tokenizer } = await loadTrained(o.model);
+  const out = o.output ?? ((await exists(o.model)) ? join(dir, "eval_results.json") : "eval_results.json");
+  if (o.output === undefined) {
+    await checkOutputFile(out, "").catch((err) => {
+      throw err instanceof UserError ? new UserError(`${err.message}; pass --output FILE`) : err;
+    });
+  }
   const path = o.data !== undefined
     ? await findSplitInData(o.data, split)
     : (await resolveImdbSplitOrSample(split)).path;
@@ -93,6 +104,7 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     shuffle: true,
     flag: "--samples",
     strict: true,
+    dataFlag: o.data !== undefined ? "--data" : undefined,
   });
   const t0 = performance.now();
   const r = await predictRows(model, rows, o.batchSize);
@@ -105,10 +117,12 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     data: path,
     max_length: maxLength,
   };
-  const out = o.output ?? ((await exists(o.model)) ? join(dir, "eval_results.json") : "eval_results.json");
   if (o.predictions) {
     const lines: string[] = [];
-    for (let i = 0; i < r.labels.length; i++) {
+    // In input order (the file's row order), whatever order the rows were sampled or batched in.
+    const order = Array.from({ length: r.labels.length }, (_, i) => i);
+    if (rows.rows) order.sort((a, b) => rows.rows![a] - rows.rows![b]);
+    for (const i of order) {
       const [l0, l1] = [r.logits[2 * i], r.logits[2 * i + 1]];
       lines.push(JSON.stringify({
         row: rows.rows?.[i] ?? i,
@@ -171,15 +185,27 @@ export async function predictJob(
   return out;
 }
 
-/** A checkpoint (or any classifier directory) → a clean Hugging Face directory. */
-export async function exportJob(o: { checkpoint: string; output: string }): Promise<string> {
+/**
+ * A checkpoint (or any classifier directory) → a clean Hugging Face directory, in a new or empty folder or
+ * over a previous export of ours; `overwrite` replaces the exported files in any other folder, and nothing
+ * else in it (see export_dir.ts).
+ */
+export async function exportJob(
+  o: { checkpoint: string; output: string; overwrite?: boolean },
+): Promise<string> {
   const dir = await resolveModelDir(o.checkpoint);
   if (!(await exists(join(dir, "model.safetensors")))) {
     throw new UserError(
       `${o.checkpoint}: no model.safetensors (pass a checkpoint-<step> directory or a run's output)`,
     );
   }
+  await checkExportDestination(dir, o.output, o.overwrite ?? false);
   const { loaded, tokenizer } = await loadModelDir(dir);
-  await exportClassifier(o.output, loaded.config, loaded.tensors, tokenizer);
+  await writeExport(
+    o.output,
+    dir,
+    o.overwrite ?? false,
+    (tmp) => exportClassifier(tmp, loaded.config, loaded.tensors, tokenizer),
+  );
   return o.output;
 }

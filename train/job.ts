@@ -8,7 +8,7 @@ import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
-import { exists, writeFileAtomic } from "../util/fs.ts";
+import { writeError, writeFileAtomic } from "../util/fs.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
 import { tokenizerFiles } from "../data/tokenizer_files.ts";
 import {
@@ -16,6 +16,7 @@ import {
   loadOptimizerState,
   readResumeState,
   saveCheckpoint,
+  TRAINER_STATE,
   TRAINING_ARGS,
 } from "./checkpoint.ts";
 import type { TrainConfig } from "./config.ts";
@@ -24,24 +25,41 @@ import { ProgressReporter } from "./progress.ts";
 import { type EvalRecord, type StepRecord, writeReport } from "./report.ts";
 import { NonFiniteError, predictRows, Trainer } from "./trainer.ts";
 import { resolveModel } from "./model_source.ts";
+import { openRunDir, pruneCheckpoints, type RunDir } from "./run_dir.ts";
 import { loadTrainingData } from "./data_source.ts";
 
 export interface TrainResult {
   output: string;
   metrics: Record<string, unknown> | null;
   status: "done" | "stopped" | "early-stopped";
+  /** The signal that stopped the run (it saved a checkpoint first); the task exits 130 or 143. */
+  signal?: StopSignal;
 }
+
+type StopSignal = "SIGINT" | "SIGTERM";
 
 /** Trains as `cfg` says; `explicit` names the settings the user gave (they are never replaced by a fallback). */
 export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Promise<TrainResult> {
   const startedAt = new Date();
   if (cfg.resume) cfg = await settingsForResume(cfg, explicit);
-  const output = resolve(cfg.output);
-  if (!cfg.resume && !explicit.has("overwrite") && await hasCheckpoints(output)) {
-    throw new UserError(
-      `--output ${cfg.output}: already holds a run's checkpoints; pass --resume or another --output`,
-    );
+  // The output folder is checked, claimed and locked before any work (see run_dir.ts).
+  const runDir = await openRunDir(cfg, explicit, cfg.resume ? dirname(resolve(cfg.resume)) : null);
+  const asked = resolve(cfg.output);
+  if (runDir.path !== asked) cfg = { ...cfg, output: cfg.output + runDir.path.slice(asked.length) };
+  try {
+    return await trainInRunDir(cfg, explicit, runDir, startedAt);
+  } finally {
+    await runDir.release();
   }
+}
+
+async function trainInRunDir(
+  cfg: TrainConfig,
+  explicit: Set<string>,
+  runDir: RunDir,
+  startedAt: Date,
+): Promise<TrainResult> {
+  const output = runDir.path;
   const runtime = await initGpu();
   const device = runtime.summary.description + (runtime.summary.isFallback ? " (fallback adapter)" : "");
 
@@ -78,17 +96,24 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   let logHistory: unknown[] = [];
   if (cfg.resume) {
     const saved = await readResumeState(cfg.resume, cfg, data.train.offsets.length - 1);
+    if (trainer.totalSteps <= saved.trainer.step) {
+      throw new UserError(
+        `--resume ${cfg.resume}: the checkpoint is at step ${saved.trainer.step} of this run's ` +
+          `${trainer.totalSteps}: nothing left to train (raise --max-steps or --epochs)`,
+      );
+    }
     await loadOptimizerState(cfg.resume, trainer.optimizer, saved.optimizerStep, saved.lossScale ?? null);
     trainer.state = saved.trainer;
     logHistory = historyUpTo(saved.logHistory, saved.trainer.step);
     log(`resumed from ${cfg.resume} at step ${saved.trainer.step}`);
   }
   // The output directory and its files appear with the first step that completed on the GPU: a run that
-  // fails before that (a device error, a limit) leaves the output as it was.
+  // fails before that (a device error, a limit) leaves the output as it was, the previous run's files too.
   const logPath = cfg.log ?? join(output, "log.jsonl");
   const opened: { log: Deno.FsFile | null } = { log: null };
   const openOutput = async (): Promise<Deno.FsFile> => {
     if (opened.log) return opened.log;
+    await runDir.clearPreviousRun();
     await Deno.mkdir(output, { recursive: true });
     await writeFileAtomic(join(output, "run_config.json"), JSON.stringify(settings, null, 2) + "\n");
     await writeFileAtomic(logPath, logHistory.filter(isStep).map((l) => JSON.stringify(l) + "\n").join(""));
@@ -97,13 +122,21 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
 
   const progress = new ProgressReporter({ totalSteps: trainer.totalSteps, startStep: trainer.state.step });
   const evals: EvalRecord[] = logHistory.filter((h) => !isStep(h)) as EvalRecord[];
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) Deno.exit(130);
-    stopRequested = true;
-    progress.message("interrupted: saving a checkpoint, then stopping (Ctrl-C again to quit now)");
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  // Ctrl-C and SIGTERM (timeout, schedulers, containers) alike: save a checkpoint, stop, exit 130 / 143.
+  let stopSignal: StopSignal | null = null;
+  const signals: StopSignal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const listeners = signals.map((signal) => {
+    const listener = () => {
+      if (stopSignal) Deno.exit(signal === "SIGTERM" ? 143 : 130);
+      stopSignal = signal;
+      const again = signal === "SIGINT" ? "Ctrl-C" : "SIGTERM";
+      progress.message(
+        `interrupted (${signal}): saving a checkpoint, then stopping (${again} again to quit now)`,
+      );
+    };
+    Deno.addSignalListener(signal, listener);
+    return { signal, listener };
+  });
 
   let lastMetrics: Record<string, number> | null = null;
   const evaluate = async () => {
@@ -116,7 +149,9 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
       onStep: async (line) => {
         const file = await openOutput();
         logHistory.push(line);
-        await file.write(new TextEncoder().encode(JSON.stringify(line) + "\n"));
+        await file.write(new TextEncoder().encode(JSON.stringify(line) + "\n")).catch((err) => {
+          throw writeError(err, logPath);
+        });
         progress.update(line);
       },
       onEvaluate: async (state) => {
@@ -150,7 +185,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
         });
         if (cfg.saveTotalLimit > 0) await pruneCheckpoints(output, cfg.saveTotalLimit, state.bestStep);
       },
-      shouldStop: () => stopRequested,
+      shouldStop: () => stopSignal !== null,
     });
   } catch (err) {
     progress.finish();
@@ -159,7 +194,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
     }
     throw err;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    for (const { signal, listener } of listeners) Deno.removeSignalListener(signal, listener);
     opened.log?.close();
   }
   progress.finish();
@@ -211,7 +246,7 @@ export async function runTrainJob(cfg: TrainConfig, explicit: Set<string>): Prom
   trainer.optimizer.dispose();
   model.dispose();
   await gpu().sync();
-  return { output, metrics, status };
+  return { output, metrics, status, ...(status === "stopped" && stopSignal ? { signal: stopSignal } : {}) };
 }
 
 /** A resumed run continues with the checkpoint's settings, except those given again on the command line. */
@@ -226,12 +261,39 @@ async function settingsForResume(cfg: TrainConfig, explicit: Set<string>): Promi
       : "has a corrupt training_args.json";
     throw new UserError(`--resume ${dir}: ${what}`);
   }
+  // The checkpoint's model is what trains: a --preset, --model or --init naming another is a conflict.
+  for (const key of ["model", "init"] as const) {
+    if (explicit.has(key) && key in args && args[key] !== cfg[key]) {
+      throw new UserError(
+        `--resume ${dir}: the checkpoint trains ${args.model} (init ${args.init}), not ` +
+          `${key === "model" ? cfg.model : `init ${cfg.init}`}; drop --preset/--model/--init when resuming`,
+      );
+    }
+  }
   const merged = { ...cfg };
   for (const key of Object.keys(cfg) as (keyof TrainConfig)[]) {
     if (key === "resume" || explicit.has(key) || !(key in args)) continue;
     (merged as Record<string, unknown>)[key] = args[key];
   }
   if (!explicit.has("output")) merged.output = dirname(resolve(dir));
+  let step: unknown;
+  try {
+    step = JSON.parse(await Deno.readTextFile(join(dir, TRAINER_STATE)))?.trainer?.step;
+  } catch (err) {
+    const what = err instanceof Deno.errors.NotFound
+      ? "is not a training checkpoint (no trainer_state.json)"
+      : "has a corrupt trainer_state.json";
+    throw new UserError(`--resume ${dir}: ${what}`);
+  }
+  if (typeof step === "number" && merged.maxSteps > 0 && merged.maxSteps <= step) {
+    throw new UserError(
+      explicit.has("maxSteps")
+        ? `--max-steps ${merged.maxSteps}: the checkpoint ${dir} is already at step ${step}; ` +
+          "pass a larger --max-steps to train further"
+        : `--resume ${dir}: the checkpoint is at step ${step} of the run's ${merged.maxSteps}: ` +
+          "nothing left to train (pass a larger --max-steps)",
+    );
+  }
   return merged;
 }
 
@@ -239,27 +301,4 @@ const isStep = (h: unknown) => typeof (h as StepRecord).loss === "number";
 
 function log(line: string): void {
   console.error(line);
-}
-
-async function hasCheckpoints(dir: string): Promise<boolean> {
-  if (!(await exists(dir))) return false;
-  for await (const e of Deno.readDir(dir)) if (e.isDirectory && e.name.startsWith("checkpoint-")) return true;
-  return false;
-}
-
-/** Keeps the newest `limit` checkpoints, the best one among them (HF's save_total_limit); older ones go. */
-async function pruneCheckpoints(dir: string, limit: number, best: number | null): Promise<void> {
-  const steps: number[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const m = /^checkpoint-(\d+)$/.exec(e.name);
-    if (e.isDirectory && m) steps.push(Number(m[1]));
-  }
-  steps.sort((a, b) => b - a);
-  const keep = new Set(
-    steps.slice(0, best !== null && !steps.slice(0, limit).includes(best) ? limit - 1 : limit),
-  );
-  if (best !== null) keep.add(best);
-  for (const step of steps) {
-    if (!keep.has(step)) await Deno.remove(join(dir, `checkpoint-${step}`), { recursive: true });
-  }
 }

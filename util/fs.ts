@@ -1,15 +1,56 @@
 /** File helpers shared by every writer: nothing is ever half-written under its final name. */
+import { UserError } from "./errors.ts";
 
-/** Writes `data` to `path` through `path.incomplete` and a rename, so readers never see a partial file. */
+/** errno codes that mean "this place cannot be written" (the user's disk or folder, not our bug). */
+const UNWRITABLE = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ENOENT", "ENOTDIR", "EISDIR"]);
+
+/**
+ * The reason in an OS error that says a path cannot be written (disk full, read-only, no permission, no such
+ * folder), e.g. "No space left on device"; null for any other error.
+ */
+export function unwritableReason(err: unknown): string | null {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string" || !UNWRITABLE.has(code)) return null;
+  return String((err as Error).message ?? code).split("\n")[0].replace(/ \(os error \d+\).*$/, "");
+}
+
+/** A path that could not be written, and the OS's reason: a UserError (the user's disk, not our bug). */
+export class UnwritableError extends UserError {
+  constructor(readonly path: string, readonly reason: string, readonly full: boolean) {
+    super(`${path}: cannot write (${reason})${full ? "; what was there before is intact" : ""}`);
+  }
+}
+
+/** An UnwritableError naming `path` for an OS error that says it cannot be written; other errors unchanged. */
+export function writeError(err: unknown, path: string): unknown {
+  if (err instanceof UnwritableError) return err;
+  if (err instanceof UserError) return err;
+  const reason = unwritableReason(err);
+  if (reason === null) return err;
+  const code = (err as { code?: string }).code;
+  return new UnwritableError(path, reason, code === "ENOSPC" || code === "EDQUOT");
+}
+
+let tmpCounter = 0;
+/** A temporary name beside `path`, unique to this process and call, so concurrent writers never share one. */
+export function tempPathFor(path: string): string {
+  return `${path}.incomplete-${Deno.pid}-${++tmpCounter}`;
+}
+
+/**
+ * Writes `data` to `path` through a uniquely named temporary file and a rename, so readers never see a
+ * partial file and two processes writing the same path (the same token cache entry) never collide. A disk
+ * that is full, read-only or forbidden is a UserError naming `path`; the previous file stays as it was.
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.incomplete`;
+  const tmp = tempPathFor(path);
   try {
     if (typeof data === "string") await Deno.writeTextFile(tmp, data);
     else await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
-    throw err;
+    throw writeError(err, path);
   }
 }
 
@@ -21,8 +62,8 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
   const clean = dir.replace(/\/+$/, "");
   const tmp = `${clean}.incomplete-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(tmp, { recursive: true });
   try {
+    await Deno.mkdir(tmp, { recursive: true });
     await fill(tmp);
     const old = `${clean}.old-${Deno.pid}`;
     const existed = await exists(clean);
@@ -31,7 +72,10 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
     if (existed) await Deno.remove(old, { recursive: true });
   } catch (err) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw err;
+    // A file of the temporary folder that could not be written is `dir` that could not be; a missing file
+    // inside `fill` is a missing source (a vocab to copy), not an unwritable `dir`.
+    if (err instanceof UnwritableError) throw new UnwritableError(dir, err.reason, err.full);
+    throw (err as { code?: string })?.code === "ENOENT" ? err : writeError(err, dir);
   }
 }
 
