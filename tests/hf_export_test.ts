@@ -66,6 +66,7 @@ Deno.test({
       await cli("export", [run, "--output", exported]);
       assert.deepEqual([...Deno.readDirSync(exported)].map((e) => e.name).sort(), [
         "config.json",
+        "export_manifest.json", // ours (which files we wrote), for the next export over it; transformers ignores it
         "model.safetensors",
         "tokenizer.json",
         "tokenizer_config.json",
