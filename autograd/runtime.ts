@@ -118,6 +118,11 @@ export class BufferPool {
     list.push(buffer);
   }
 
+  /** Starts a new peak from what the pool holds now (live and cached buffers), e.g. for one benchmark cell. */
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes + this.pooledBytes;
+  }
+
   /** Frees every pooled (not live) buffer. */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();

@@ -7,11 +7,15 @@ transformers is installed. Before timing, the two are given the same weights and
 (eval mode, a padded batch; within 1e-4, else exit 1).
 Prints one JSON object: {"torch": version, "transformers": version or null, "device": d, "threads": n,
 "agreement": {preset: max |logit diff|}, "results": [{model, preset, seq, batch, train_tokens_per_s,
-eval_tokens_per_s}, ...]}. Optional: the bench skips it when `import torch` fails.
+eval_tokens_per_s, train_peak_bytes}, ...]}. Optional: the bench skips it when `import torch` fails.
+train_peak_bytes is the memory the train steps held at their peak: on CUDA torch.cuda.max_memory_allocated
+(reset before the cell); on the CPU the peak RSS (VmHWM, reset through /proc/self/clear_refs) less the RSS
+before any model was built: weights, gradients, AdamW moments and activations, plus whatever glibc kept of
+earlier cells (an upper bound).
 
 Debian: apt-get install python3-torch libopenblas0-pthread (without OpenBLAS, Debian's torch uses the
 unoptimised reference BLAS); run with /usr/bin/python3."""
-import argparse, json, math, os, time
+import argparse, gc, json, math, os, time
 
 import torch
 import torch.nn as nn
@@ -73,6 +77,8 @@ def main():
     ap.add_argument("--presets", default="tiny,small")
     ap.add_argument("--seqs", default="128,256")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--cells", default=None,
+                    help="preset:seq:batch,... (default: every preset x seq at --batch)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (fp32 eager, TF32 off: PyTorch's default)")
     ap.add_argument("--amp", action="store_true",
@@ -95,8 +101,14 @@ def main():
     scaler = torch.cuda.amp.GradScaler() if amp else None
     torch.set_num_threads(os.cpu_count())  # Debian's torch defaults to 1 thread here
     torch.manual_seed(0)
+    global RSS_BEFORE_MODELS
+    RSS_BEFORE_MODELS = rss_bytes()
+    if a.cells:
+        cells = [(p, int(s), int(b)) for p, s, b in (c.split(":") for c in a.cells.split(",") if c)]
+    else:
+        cells = [(p, int(s), a.batch) for p in a.presets.split(",") for s in a.seqs.split(",")]
     results, agreement = [], {}
-    for preset in a.presets.split(","):
+    for preset in dict.fromkeys(p for p, _, _ in cells):
         built = {"ours": Classifier(**PRESETS[preset])}
         if "hf" in models:
             built["hf"] = hf_model(preset)
@@ -107,7 +119,8 @@ def main():
             model = built[name].to(device)
             forward = (lambda ids, mask, m=model: m(input_ids=ids, attention_mask=mask).logits) if name == "hf" \
                 else (lambda ids, mask, m=model: m(ids, mask))
-            results += time_model(model, forward, name, preset, a, device, sync, amp, scaler)
+            mine = [(s, b) for p, s, b in cells if p == preset]
+            results += time_model(model, forward, name, preset, mine, a, device, sync, amp, scaler)
             built[name] = None
             model = None
     print(json.dumps({"torch": torch.__version__, "transformers": hf_version, "device": str(device), "amp": amp,
@@ -150,19 +163,48 @@ def agree(ours, hf):
         return (ours(ids, mask) - hf(input_ids=ids, attention_mask=mask).logits).abs().max().item()
 
 
-def time_model(model, forward, name, preset, a, device, sync, amp, scaler):
-    """Train-step and eval throughput of one model at every seq (the same AdamW step and inputs for both)."""
+RSS_BEFORE_MODELS = 0
+
+
+def rss_bytes(field="VmRSS"):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS (Linux)
+    except OSError:
+        pass
+
+
+def peak_bytes(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated()
+    return max(0, rss_bytes("VmHWM") - RSS_BEFORE_MODELS)
+
+
+def time_model(model, forward, name, preset, cells, a, device, sync, amp, scaler):
+    """Train-step and eval throughput of one model at each (seq, batch) (the same AdamW step and inputs for
+    both models), and the memory its train steps held at their peak."""
     no_decay = lambda n: n.endswith("bias") or "ln." in n or "layer_norm" in n or "LayerNorm" in n
     decay = [p for n, p in model.named_parameters() if not no_decay(n)]
     rest = [p for n, p in model.named_parameters() if no_decay(n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=1e-4)
     results = []
-    for seq in map(int, a.seqs.split(",")):
-        ids = torch.randint(1000, 21000, (a.batch, seq))
+    for seq, batch in cells:
+        ids = torch.randint(1000, 21000, (batch, seq))
         ids[:, 0] = 101
         ids = ids.to(device)
-        mask = torch.ones(a.batch, seq, dtype=torch.long, device=device)
-        labels = (torch.arange(a.batch) % 2).to(device)
+        mask = torch.ones(batch, seq, dtype=torch.long, device=device)
+        labels = (torch.arange(batch) % 2).to(device)
 
         def step():
             model.train()
@@ -181,6 +223,8 @@ def time_model(model, forward, name, preset, a, device, sync, amp, scaler):
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
 
+        gc.collect()
+        reset_peak(device)
         step()  # warm-up
         sync()
         t0 = time.perf_counter()
@@ -188,6 +232,7 @@ def time_model(model, forward, name, preset, a, device, sync, amp, scaler):
             step()
         sync()
         train_s = (time.perf_counter() - t0) / a.steps
+        train_peak = peak_bytes(device)
         model.eval()
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
             forward(ids, mask)
@@ -197,9 +242,9 @@ def time_model(model, forward, name, preset, a, device, sync, amp, scaler):
                 forward(ids, mask)
             sync()
             eval_s = (time.perf_counter() - t0) / a.steps
-        tokens = a.batch * seq
-        results.append(dict(model=name, preset=preset, seq=seq, batch=a.batch, train_tokens_per_s=tokens / train_s,
-                            eval_tokens_per_s=tokens / eval_s))
+        tokens = batch * seq
+        results.append(dict(model=name, preset=preset, seq=seq, batch=batch, train_tokens_per_s=tokens / train_s,
+                            eval_tokens_per_s=tokens / eval_s, train_peak_bytes=train_peak))
     return results
 
 

@@ -4,7 +4,7 @@
  * (N = transformer-block parameters, T = B·S tokens); inference a third of that.
  */
 import { gpu, initGpu, isCpuAdapter, noGrad, tidy } from "../autograd/mod.ts";
-import { autotuneMatmul, matmulShapesFor } from "../autograd/autotune.ts";
+import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { type DistilBertConfig, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
@@ -34,8 +34,12 @@ interface PeerResult {
   model: "ours" | "hf";
   preset: string;
   seq: number;
+  batch: number;
   train_tokens_per_s: number;
   eval_tokens_per_s: number;
+  /** CUDA: torch.cuda.max_memory_allocated over the train steps; CPU: the peak RSS over them, less the RSS
+   * before any model was built (glibc may keep memory freed by earlier cells: an upper bound). */
+  train_peak_bytes?: number;
 }
 
 interface Peer {
@@ -51,17 +55,10 @@ interface Peer {
 }
 
 /**
- * Runs bench/pytorch_ref.py with the same presets and shapes in every PyTorch found (the reference venv's
+ * Runs bench/pytorch_ref.py with the same cells in every PyTorch found (the reference venv's
  * torch 2.13 with transformers, Debian's 1.13 with OpenBLAS); an empty list (with a message) when none.
  */
-async function pytorchPeers(
-  presets: string,
-  seqs: string,
-  batch: number,
-  steps: number,
-  device: string,
-  amp: boolean,
-): Promise<Peer[]> {
+async function pytorchPeers(cells: Cell[], steps: number, device: string, amp: boolean): Promise<Peer[]> {
   const pythons = await torchPythons();
   if (!pythons.length) {
     console.log(
@@ -75,7 +72,12 @@ async function pytorchPeers(
     const out = await new Deno.Command(python, {
       args: [
         script,
-        ...["--presets", presets, "--seqs", seqs, "--batch", String(batch), "--steps", String(steps)],
+        ...[
+          "--cells",
+          cells.map((c) => `${c.preset}:${c.seq}:${c.batch}`).join(","),
+          "--steps",
+          String(steps),
+        ],
         ...["--device", device],
         ...(amp ? ["--amp"] : []),
       ],
@@ -118,10 +120,13 @@ async function paddingReport(batch: number) {
 }
 
 const HELP = `deno task bench train [--presets tiny,small,base] [--seqs 128,256,512] [--batch 8] [--steps 3]
-                      [--json FILE] [--fp16] [--no-peer] [--no-padding]
+                      [--cells base:512:16] [--json FILE] [--fp16] [--no-peer] [--no-padding]
   --presets, --seqs   the grid (default: all three presets at 128, 256, 512; on a CPU adapter tiny,small at
                       128,256, since base at 512 takes minutes per step there)
   --batch             sequences per step (default 8)
+  --cells             extra cells preset:seq:batch, comma-separated, after the grid (default base:512:16, the
+                      Hugging Face defaults' shape; none on a CPU adapter, where one such step takes minutes:
+                      pass --cells base:512:16 --steps 1 to run it there)
   --steps             timed steps per cell, after one warm-up step (default 3)
   --json              also write the results as JSON
   --fp16              mixed precision (as train --fp16); the PyTorch peer on CUDA then runs autocast + GradScaler,
@@ -139,43 +144,70 @@ interface Row {
   train_gflops: number;
   eval_tokens_per_s: number;
   eval_gflops: number;
+  /** The buffer pool's peak over the cell's train steps (pool emptied before): what the GPU held. */
+  train_peak_bytes: number;
   peer_train_tokens_per_s?: number;
   peer_eval_tokens_per_s?: number;
+  /** The PyTorch peer's peak over the same train steps (CUDA: max_memory_allocated; CPU: peak RSS growth). */
+  peer_train_peak_bytes?: number;
   train_ratio?: number;
   eval_ratio?: number;
   precision: "f32" | "fp16";
 }
 
-/** Trains and evaluates each preset on random full-length batches; prints and returns one row per cell. */
-async function measure(
-  presets: string[],
-  seqs: number[],
-  batch: number,
-  steps: number,
-  fp16: boolean,
-): Promise<Row[]> {
-  console.log("preset  seq  batch   train tok/s  train seq/s  train GFLOP/s   eval tok/s  eval GFLOP/s");
+/** One benchmark cell: a preset trained and evaluated on random full-length batches of `batch` × `seq`. */
+export interface Cell {
+  preset: string;
+  seq: number;
+  batch: number;
+}
+
+/** The cells: every preset × seq at `--batch`, then the extra cells (`--cells preset:seq:batch,...`). */
+export function benchCells(presets: string[], seqs: number[], batch: number, extra: Cell[]): Cell[] {
+  const cells = presets.flatMap((preset) => seqs.map((seq) => ({ preset, seq, batch })));
+  for (const c of extra) {
+    if (!cells.some((x) => x.preset === c.preset && x.seq === c.seq && x.batch === c.batch)) cells.push(c);
+  }
+  return cells;
+}
+
+/** `--cells base:512:16,small:256:32` → cells; a one-line error naming the bad entry. */
+export function parseCells(text: string): Cell[] {
+  return text.split(",").filter((x) => x).map((entry) => {
+    const m = /^([a-z0-9_-]+):(\d+):(\d+)$/i.exec(entry.trim());
+    if (!m) throw new UserError(`--cells: "${entry}" is not preset:seq:batch (e.g. base:512:16)`);
+    presetConfig(m[1]);
+    const seq = Number(m[2]), batch = Number(m[3]);
+    if (seq < 2 || seq > 512) throw new UserError(`--cells ${entry}: seq must be 2 to 512`);
+    if (batch < 1) throw new UserError(`--cells ${entry}: batch must be at least 1`);
+    return { preset: m[1], seq, batch };
+  });
+}
+
+/**
+ * Trains and evaluates each cell on random full-length batches; prints and returns one row per cell, with
+ * the GPU memory the train steps held at their peak (the buffer pool's live and cached buffers, from a pool
+ * emptied before the cell: weights, gradients, AdamW moments and activations, as the pool rounds them).
+ */
+async function measure(cells: Cell[], steps: number, fp16: boolean): Promise<Row[]> {
+  console.log(
+    "preset  seq  batch   train tok/s  train seq/s  train GFLOP/s   eval tok/s  eval GFLOP/s  train peak MiB",
+  );
   const results: Row[] = [];
-  for (const preset of presets) {
+  const pool = gpu().pool;
+  for (const preset of [...new Set(cells.map((c) => c.preset))]) {
     const config = presetConfig(preset);
     const model = DistilBertClassifier.fromHost(config, initHostParams(config, 1));
-    await autotuneMatmul(
-      seqs.flatMap((seq) =>
-        matmulShapesFor({
-          batch,
-          seq,
-          dim: config.dim,
-          hidden: config.hidden_dim,
-          heads: config.n_heads,
-          f16: fp16,
-        })
-      ),
-    );
-    for (const seq of seqs) {
+    const mine = cells.filter((c) => c.preset === preset);
+    await autotuneAttention(mine.map((c) => model.attentionShape(c.batch, c.seq, fp16)));
+    await autotuneMatmul(mine.flatMap((c) => model.matmulShapes(c.batch, c.seq, fp16)));
+    for (const { seq, batch } of mine) {
       const n = batch * (steps + 1);
       const ids = new Int32Array(n * seq), offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * seq);
       for (let i = 0; i < ids.length; i++) ids[i] = i % seq === 0 ? 101 : 1000 + ((i * 7919) % 20000);
       const rows = { ids, offsets, labels: Int32Array.from({ length: n }, (_, i) => i % 2) };
+      pool.trim();
+      pool.resetPeak();
       const trainer = new Trainer(model, rows, {
         ...PRETRAINED_DEFAULTS,
         batchSize: batch,
@@ -194,14 +226,26 @@ async function measure(
       const t0 = performance.now();
       for (let s = 1; s <= steps; s++) await trainer.trainStep([batchOf(s)]);
       const trainSec = (performance.now() - t0) / 1000 / steps;
-      const evalOnce = async (k: number) => {
-        const out = noGrad(() => tidy(() => model.forward(batchOf(k), { training: false, fp16 })));
-        await out.toArray();
-        out.dispose();
+      const trainPeak = pool.peakBytes;
+      // Evaluation in as many passes as the adapter's bindings need, as `predictRows` does.
+      const evalRows = Math.min(batch, model.maxRowsPerPass(seq));
+      const evalPass = async (k: number) => {
+        for (let lo = 0; lo < batch; lo += evalRows) {
+          const hi = Math.min(batch, lo + evalRows);
+          const part = {
+            ids: ids.subarray((k * batch + lo) * seq, (k * batch + hi) * seq),
+            mask: new Float32Array((hi - lo) * seq).fill(1),
+            batch: hi - lo,
+            seq,
+          };
+          const out = noGrad(() => tidy(() => model.forward(part, { training: false, fp16 })));
+          await out.toArray();
+          out.dispose();
+        }
       };
-      await evalOnce(0); // warm-up: the eval graph has its own pipelines
+      await evalPass(0); // warm-up: the eval graph has its own pipelines
       const e0 = performance.now();
-      for (let s = 0; s < steps; s++) await evalOnce(s);
+      for (let s = 0; s < steps; s++) await evalPass(s);
       const evalSec = (performance.now() - e0) / 1000 / steps;
       trainer.optimizer.dispose();
       const tokens = batch * seq, flops = trainFlops(config, batch, seq);
@@ -214,6 +258,7 @@ async function measure(
         train_gflops: flops / trainSec / 1e9,
         eval_tokens_per_s: tokens / evalSec,
         eval_gflops: flops / 3 / evalSec / 1e9,
+        train_peak_bytes: trainPeak,
         precision: fp16 ? "fp16" : "f32",
       };
       results.push(r);
@@ -222,11 +267,11 @@ async function measure(
           r.train_tokens_per_s.toFixed(0).padStart(13)
         } ${r.train_seqs_per_s.toFixed(2).padStart(12)} ${r.train_gflops.toFixed(2).padStart(14)} ${
           r.eval_tokens_per_s.toFixed(0).padStart(12)
-        } ${r.eval_gflops.toFixed(2).padStart(13)}`,
+        } ${r.eval_gflops.toFixed(2).padStart(13)} ${(trainPeak / 2 ** 20).toFixed(0).padStart(15)}`,
       );
     }
     model.dispose();
-    gpu().pool.trim(); // the next preset's peak then counts its own buffers, not ones cached from this one
+    pool.trim(); // the next preset's peak then counts its own buffers, not ones cached from this one
   }
   return results;
 }
@@ -236,6 +281,7 @@ export async function benchTrain(args: string[]): Promise<void> {
     presets: { type: "string" },
     seqs: { type: "string" },
     batch: { type: "string", default: "8" },
+    cells: { type: "string" },
     steps: { type: "string", default: "3" },
     json: { type: "string" },
     "no-peer": { type: "boolean" },
@@ -250,6 +296,7 @@ export async function benchTrain(args: string[]): Promise<void> {
   const cpu = isCpuAdapter();
   const presets = (values.presets ?? (cpu ? "tiny,small" : "tiny,small,base")).split(",").filter((p) => p);
   for (const p of presets) presetConfig(p); // unknown names fail before any work
+  const extra = parseCells(values.cells ?? (cpu ? "" : "base:512:16"));
   const seqs = (values.seqs ?? (cpu ? "128,256" : "128,256,512")).split(",").filter((x) => x).map((x) =>
     numberFlag(x, "--seqs", { integer: true, positive: true })!
   );
@@ -262,7 +309,11 @@ export async function benchTrain(args: string[]): Promise<void> {
   const fp16 = values.fp16 ?? false;
   if (fp16) rt.requireShaderF16("run the benchmark without --fp16");
   console.log(`precision: ${fp16 ? "fp16 mixed (f16 matmul operands, f32 accumulation)" : "f32"}`);
-  const results = await measure(presets, seqs, batch, steps, fp16);
+  const cells = benchCells(presets, seqs, batch, extra);
+  if (cpu && values.cells === undefined) {
+    console.log("base at 512 × 16 (the HF defaults) skipped on a CPU adapter: --cells base:512:16 --steps 1");
+  }
+  const results = await measure(cells, steps, fp16);
   const pool = gpu().pool;
   const poolReport = {
     hits: pool.hits,
@@ -276,9 +327,7 @@ export async function benchTrain(args: string[]): Promise<void> {
     }%), peak ${(pool.peakBytes / 2 ** 20).toFixed(0)} MiB`,
   );
 
-  const peers = values["no-peer"]
-    ? []
-    : await pytorchPeers(presets.join(","), seqs.join(","), batch, steps, cpu ? "cpu" : "cuda", fp16);
+  const peers = values["no-peer"] ? [] : await pytorchPeers(cells, steps, cpu ? "cpu" : "cuda", fp16);
   for (const [i, peer] of peers.entries()) {
     const agreement = Object.entries(peer.agreement ?? {}).map(([k, v]) => `${k} ${v.toExponential(1)}`);
     console.log(
@@ -292,9 +341,14 @@ export async function benchTrain(args: string[]): Promise<void> {
           : ", our PyTorch model (no transformers there)") +
         "; same cells, ours / PyTorch:",
     );
-    console.log("preset  seq  model   torch train tok/s  ratio   torch eval tok/s  ratio");
+    console.log(
+      "preset  seq  batch  model   torch train tok/s  ratio   torch eval tok/s  ratio  torch peak MiB  ours MiB",
+    );
     for (const r of results) {
-      for (const p of peer.results.filter((x) => x.preset === r.preset && x.seq === r.seq)) {
+      const same = peer.results.filter((x) =>
+        x.preset === r.preset && x.seq === r.seq && x.batch === r.batch
+      );
+      for (const p of same) {
         const trainRatio = r.train_tokens_per_s / p.train_tokens_per_s;
         const evalRatio = r.eval_tokens_per_s / p.eval_tokens_per_s;
         // The first peer's hand-written model is the row's headline ratio (as before there were several).
@@ -304,11 +358,19 @@ export async function benchTrain(args: string[]): Promise<void> {
           r.train_ratio = trainRatio;
           r.eval_ratio = evalRatio;
         }
+        // Memory beside transformers' model where the first peer has it (the real stack), else ours.
+        const memoryPeer = same.find((x) => x.model === "hf") ?? same[0];
+        if (i === 0 && p === memoryPeer && p.train_peak_bytes !== undefined) {
+          r.peer_train_peak_bytes = p.train_peak_bytes;
+        }
+        const mib = (b: number | undefined) => b === undefined ? "-" : (b / 2 ** 20).toFixed(0);
         console.log(
-          `${r.preset.padEnd(6)} ${String(r.seq).padStart(4)}  ${(p.model ?? "ours").padEnd(5)} ${
-            p.train_tokens_per_s.toFixed(0).padStart(18)
-          } ${trainRatio.toFixed(2).padStart(6)} ${p.eval_tokens_per_s.toFixed(0).padStart(18)} ${
-            evalRatio.toFixed(2).padStart(6)
+          `${r.preset.padEnd(6)} ${String(r.seq).padStart(4)} ${String(r.batch).padStart(6)}  ${
+            (p.model ?? "ours").padEnd(5)
+          } ${p.train_tokens_per_s.toFixed(0).padStart(18)} ${trainRatio.toFixed(2).padStart(6)} ${
+            p.eval_tokens_per_s.toFixed(0).padStart(18)
+          } ${evalRatio.toFixed(2).padStart(6)} ${mib(p.train_peak_bytes).padStart(15)} ${
+            mib(r.train_peak_bytes).padStart(9)
           }`,
         );
       }
