@@ -47,6 +47,8 @@ export interface TrainShapeConfig {
   f16?: boolean;
   /** Whether attention runs unfused (its score products are matmuls); default true. */
   unfusedAttention?: boolean;
+  /** Inference (eval, predict): the forward products only, no gradient shapes. */
+  forwardOnly?: boolean;
 }
 
 /** Forward and backward matmul shapes of one DistilBERT train step (Linear: x [rows, in] · Wᵀ, W [out, in]). */
@@ -55,6 +57,7 @@ export function matmulShapesFor(c: TrainShapeConfig): MatmulShape[] {
   const out: MatmulShape[] = [];
   const linear = (rows: number, inF: number, outF: number) => {
     out.push({ batch: 1, m: rows, n: outF, k: inF, transA: false, transB: true }); // y = x·Wᵀ
+    if (c.forwardOnly) return;
     out.push({ batch: 1, m: rows, n: inF, k: outF, transA: false, transB: false }); // dx = dy·W
     out.push({ batch: 1, m: outF, n: inF, k: rows, transA: true, transB: false }); // dW = dyᵀ·x
   };
@@ -66,7 +69,7 @@ export function matmulShapesFor(c: TrainShapeConfig): MatmulShape[] {
     // scores = q·kᵀ; d(q) = g·k; d(k) = gᵀ·q
     out.push({ batch: bh, m: c.seq, n: c.seq, k: dh, transA: false, transB: true });
     out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: false, transB: false });
-    out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: true, transB: false });
+    if (!c.forwardOnly) out.push({ batch: bh, m: c.seq, n: dh, k: c.seq, transA: true, transB: false });
     // ctx = p·v; d(p) = g·vᵀ; d(v) = pᵀ·g  (the same shapes as above)
   }
   return dedupe(c.f16 ? out.map((s) => ({ ...s, f16: true })) : out);

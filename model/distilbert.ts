@@ -116,12 +116,14 @@ export class DistilBertClassifier {
   }
 
   /**
-   * The matmul shapes of a pass over `batch` rows of `seq` tokens (forward and backward), for the autotuner:
+   * The matmul shapes of a pass over `batch` rows of `seq` tokens (forward and backward, or with
+   * `forwardOnly` the forward's alone, for inference), for the autotuner:
    * as many rows as one pass takes, and the attention products only where attention runs unfused.
    */
-  matmulShapes(batch: number, seq: number, f16 = false): MatmulShape[] {
+  matmulShapes(batch: number, seq: number, f16 = false, opts: { forwardOnly?: boolean } = {}): MatmulShape[] {
     const c = this.config, rows = Math.min(batch, this.maxRowsPerPass(seq));
     return matmulShapesFor({
+      forwardOnly: opts.forwardOnly,
       batch: rows,
       seq,
       dim: c.dim,

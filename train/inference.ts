@@ -59,9 +59,17 @@ async function loadTrained(spec: string) {
   }
   await initGpu();
   const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
-  await autotuneAttention([model.attentionShape(32, 256)]);
-  await autotuneMatmul(model.matmulShapes(32, 256));
   return { dir, model, tokenizer, loaded };
+}
+
+/**
+ * Tunes the kernels for an evaluation's batches (`batch` rows of up to `seq` tokens; the forward's products
+ * only). Predict does not tune: timing candidate kernels (each compiled first) costs minutes on a CPU driver,
+ * far more than a few texts take; it uses the choices cached by earlier runs, else the heuristics.
+ */
+async function tuneForEval(model: DistilBertClassifier, batch: number, seq: number): Promise<void> {
+  await autotuneAttention([model.attentionShape(batch, seq)]);
+  await autotuneMatmul(model.matmulShapes(batch, seq, false, { forwardOnly: true }));
 }
 
 export interface EvalOptions {
@@ -106,6 +114,7 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     strict: true,
     dataFlag: o.data !== undefined ? "--data" : undefined,
   });
+  await tuneForEval(model, Math.min(o.batchSize, rows.offsets.length - 1), maxLength);
   const t0 = performance.now();
   const r = await predictRows(model, rows, o.batchSize);
   const seconds = (performance.now() - t0) / 1000;
