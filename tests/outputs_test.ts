@@ -184,7 +184,7 @@ Deno.test("export: new, empty or ours; refuses other folders (--overwrite touche
     const ckpt = join(run, "checkpoint-3");
     await fakeCheckpoint(ckpt);
     await Deno.writeTextFile(join(run, "log.jsonl"), "{}\n");
-    const HF = ["config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"];
+    const HF = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"];
 
     const fresh = join(dir, "fresh");
     assertClean(await cli("export", [ckpt, "--output", fresh]), "export into a new folder");
