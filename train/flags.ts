@@ -25,7 +25,8 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   "data": {
     key: "data",
     kind: "string",
-    help: "training data: a .parquet, .csv, .tsv or .jsonl file, or a folder of <split>-*.parquet",
+    help:
+      "training data: a .parquet, .csv, .tsv or .jsonl file, or a folder of <split>-*.parquet (default: IMDB)",
   },
   "eval-data": {
     key: "evalData",
@@ -190,6 +191,9 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
   if (values.format !== undefined && !["parquet", "csv", "tsv", "jsonl"].includes(values.format as string)) {
     throw new UserError(`--format: must be one of parquet, csv, tsv, jsonl, got ${values.format}`);
   }
+  if (values.numLabels === 1) {
+    throw new UserError("--num-labels: a classifier needs at least 2 labels (0 = from the data)");
+  }
   if (values.init !== undefined && values.init !== "pretrained" && values.init !== "scratch") {
     throw new UserError(`--init: must be pretrained or scratch, got ${values.init}`);
   }
@@ -220,7 +224,9 @@ export function trainHelp(): string {
     const def = flag === "output"
       ? "runs/<date-time>"
       : show(d) + (s !== undefined && flag !== "preset" ? ` (scratch: ${show(s)})` : "");
-    lines.push(`  --${flag.padEnd(24)} ${spec.help} [default: ${def}]`);
+    // A default that depends on the data is in the help text itself.
+    const bracket = d === null && spec.help.includes("(default:") ? "" : ` [default: ${def}]`;
+    lines.push(`  --${flag.padEnd(24)} ${spec.help}${bracket}`);
   }
   for (const [flag, help] of Object.entries(BOOLEAN_FLAGS)) lines.push(`  --${flag.padEnd(24)} ${help}`);
   lines.push(
