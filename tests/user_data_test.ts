@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { writeParquet } from "../data/parquet_writer.ts";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { assertClean, assertOneLineError, cli, exists, SAMPLE_TEST, withTempDir } from "./cli.ts";
 
 const WORDS: Record<string, string[]> = {
@@ -114,29 +116,38 @@ Deno.test("user flow: train --data reviews.csv --text-column body --label-column
       )
         .join("\n") + "\n",
     );
-    const common = [
-      "--model",
-      run,
-      "--data",
-      jsonl,
-      "--max-length",
-      "16",
-      "--batch-size",
-      "8",
-      "--max-steps",
-      "1",
-    ];
-    const [refused, fresh] = await Promise.all([
-      cli("train", [...common, "--output", join(dir, "refused")]),
+    const common = ["--data", jsonl, "--max-length", "16", "--batch-size", "8", "--max-steps", "1"];
+    // The same encoder without a head (as a pre-trained checkpoint is): a fresh 3-label head, no flag needed.
+    const headless = join(dir, "headless");
+    await Deno.mkdir(headless);
+    for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]) {
+      await Deno.copyFile(join(run, f), join(headless, f));
+    }
+    const { tensors } = await readSafetensors(join(run, "model.safetensors"));
+    await writeSafetensors(
+      join(headless, "model.safetensors"),
+      new Map([...tensors].filter(([name]) => name.startsWith("distilbert."))),
+    );
+    const [refused, fresh, pretrained] = await Promise.all([
+      cli("train", ["--model", run, ...common, "--output", join(dir, "refused")]),
       cli("train", [
+        ...["--model", run, ...common, "--ignore-mismatched-sizes", "--eval-data", "none"],
+        ...["--output", join(dir, "fresh")],
+      ]),
+      cli("train", [
+        "--model",
+        headless,
         ...common,
-        "--ignore-mismatched-sizes",
         "--eval-data",
         "none",
         "--output",
-        join(dir, "fresh"),
+        join(dir, "pretrained"),
       ]),
     ]);
+    assertClean(pretrained, "a checkpoint without a head");
+    assert.match(pretrained.stderr, /newly initialized: \[.*'classifier\.weight'/);
+    const pretrainedConfig = JSON.parse(await Deno.readTextFile(join(dir, "pretrained", "config.json")));
+    assert.equal(pretrainedConfig.id2label[2], "other");
     assertOneLineError(
       refused,
       /--model .*run: its classification head has 5 labels, the data has 3 \("billing", "bug", "other"\); pass --ignore-mismatched-sizes/,
@@ -147,6 +158,53 @@ Deno.test("user flow: train --data reviews.csv --text-column body --label-column
     assert.match(fresh.stderr, /- classifier\.weight: found shape \[5,128\] in the checkpoint and \[3,128\]/);
     const freshConfig = JSON.parse(await Deno.readTextFile(join(dir, "fresh", "config.json")));
     assert.deepEqual(freshConfig.id2label, { 0: "billing", 1: "bug", 2: "other" });
+  });
+});
+
+Deno.test("a Hugging Face dataset folder: ClassLabel names, two train shards, its test split for evaluation", async () => {
+  await withTempDir(async (dir) => {
+    const names = ["sadness", "joy", "love", "anger", "fear", "surprise"];
+    const features = { text: { dtype: "string", _type: "Value" }, label: { names, _type: "ClassLabel" } };
+    const meta = { keyValueMetadata: { huggingface: JSON.stringify({ info: { features } }) } };
+    const shard = (n: number, offset: number) =>
+      writeParquet([
+        {
+          name: "text",
+          type: "BYTE_ARRAY",
+          values: Array.from({ length: n }, (_, i) => `i feel ${names[(i + offset) % 6]}`),
+        },
+        { name: "label", type: "INT64", values: Array.from({ length: n }, (_, i) => (i + offset) % 6) },
+      ], meta);
+    const config = join(dir, "emotion", "split");
+    await Deno.mkdir(config, { recursive: true });
+    await Deno.writeFile(join(config, "train-00000-of-00002.parquet"), shard(12, 0));
+    await Deno.writeFile(join(config, "train-00001-of-00002.parquet"), shard(6, 3));
+    await Deno.writeFile(join(config, "test-00000-of-00001.parquet"), shard(6, 1));
+    const run = join(dir, "run");
+    const r = await cli("train", [
+      "--data",
+      join(dir, "emotion"),
+      ...FAST,
+      "--max-steps",
+      "2",
+      "--batch-size",
+      "8",
+      "--output",
+      run,
+    ]);
+    assertClean(r, "train on an HF folder");
+    assert.match(
+      r.stderr,
+      /\{train-00000-of-00002\.parquet,train-00001-of-00002\.parquet\} \/ .*test-00000-of-00001\.parquet/,
+    );
+    assert.match(
+      r.stderr,
+      /18 train, 6 eval rows; 6 labels: "sadness", "joy", "love", "anger", "fear", "surprise"/,
+    );
+    const saved = JSON.parse(await Deno.readTextFile(join(run, "config.json")));
+    assert.deepEqual(Object.values(saved.id2label), names);
+    const metrics = JSON.parse(await Deno.readTextFile(join(run, "metrics.json")));
+    assert.equal(metrics.eval_confusion_matrix.length, 6);
   });
 });
 
