@@ -317,6 +317,11 @@ Deno.test("bad data for train: one line each, non-zero exit, nothing written", a
         /--metric-for-best-model f1: the positive class's f1 exists for two labels; this data has 3 \(use macro_f1 or weighted_f1\)/,
       ],
       [
+        "split",
+        ["--data", join(dir, "good.csv"), "--eval-data", join(dir, "good.csv"), "--validation-split", "0.2"],
+        /--validation-split 0\.2: there is evaluation data already \(.*good\.csv\); pass one or the other/,
+      ],
+      [
         "format",
         ["--data", join(dir, "good.csv"), "--format", "xlsx"],
         /--format: must be one of parquet, csv, tsv, jsonl, got xlsx/,

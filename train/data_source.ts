@@ -240,6 +240,12 @@ export async function loadTrainingData(
       throw new UserError(`--eval-data ${cfg.evalData}: no validation, test or dev split in this folder`);
     }
   }
+  if (evalFiles !== null && explicit.has("validationSplit") && cfg.validationSplit > 0) {
+    throw new UserError(
+      `--validation-split ${cfg.validationSplit}: there is evaluation data already (${evalFiles[0]}); ` +
+        "pass one or the other",
+    );
+  }
   // One training file (or a folder without an evaluation split) and no --eval-data: a validation split.
   const holdOut = !noEval && evalFiles === null && cfg.validationSplit > 0;
   if (!holdOut && evalFiles === null) {
