@@ -8,6 +8,7 @@ import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
 import { UserError } from "../util/errors.ts";
 import { parseDelimited } from "./csv.ts";
 import { DEFAULT_ID2LABEL } from "../model/config.ts";
+import { decodeText, describeType, InvalidUtf8 } from "./imdb.ts";
 
 export const DATA_FORMATS = ["parquet", "csv", "tsv", "jsonl"] as const;
 export type DataFormat = typeof DATA_FORMATS[number];
@@ -270,21 +271,8 @@ export function sortLabelNames(names: string[]): string[] {
 
 // --- Parquet ----------------------------------------------------------------------------------------------
 
-/** A text that was not valid UTF-8, as decoded with replacement characters (marks the row for counting). */
-class InvalidUtf8 {
-  constructor(readonly text: string) {}
-}
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const lenientUtf8 = new TextDecoder("utf-8");
-
-function decodeText(bytes: Uint8Array | undefined): string | InvalidUtf8 | undefined {
-  if (bytes === undefined || bytes === null) return bytes;
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    return new InvalidUtf8(lenientUtf8.decode(bytes));
-  }
-}
 
 function decodeFile(bytes: Uint8Array): { text: string; invalid: boolean } {
   try {
@@ -307,12 +295,6 @@ export function classLabelNames(metadata: ParquetMetadata, column: string): stri
     if (Array.isArray(names) && names.length > 0 && names.every((n) => typeof n === "string")) return names;
   } catch { /* not JSON: no names */ }
   return null;
-}
-
-function describeType(e: { type?: string; converted_type?: string; repetition_type?: string }): string {
-  const base = e.type ?? "group";
-  const annotated = e.converted_type ? `${base} ${e.converted_type}` : base;
-  return e.repetition_type === "REPEATED" ? `repeated ${annotated}` : annotated;
 }
 
 async function readParquetDataset(path: string, bytes: Uint8Array, opts: ColumnOptions): Promise<Dataset> {
