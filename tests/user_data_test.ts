@@ -158,6 +158,25 @@ Deno.test("user flow: train --data reviews.csv --text-column body --label-column
     assert.match(fresh.stderr, /- classifier\.weight: found shape \[5,128\] in the checkpoint and \[3,128\]/);
     const freshConfig = JSON.parse(await Deno.readTextFile(join(dir, "fresh", "config.json")));
     assert.deepEqual(freshConfig.id2label, { 0: "billing", 1: "bug", 2: "other" });
+
+    // A trained head keeps its ids: the same names in the model's own (unsorted) order are not renumbered.
+    const reordered = join(dir, "reordered");
+    await Deno.mkdir(reordered);
+    for (const f of ["model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]) {
+      await Deno.copyFile(join(dir, "fresh", f), join(reordered, f));
+    }
+    const names = { 0: "other", 1: "billing", 2: "bug" };
+    await Deno.writeTextFile(
+      join(reordered, "config.json"),
+      JSON.stringify({ ...freshConfig, id2label: names, label2id: { other: 0, billing: 1, bug: 2 } }),
+    );
+    const again = await cli("train", [
+      ...["--model", reordered, ...common, "--eval-data", "none", "--output", join(dir, "again")],
+    ]);
+    assertClean(again, "continue training a 3-label model");
+    assert.match(again.stderr, /3 labels: "other", "billing", "bug"/);
+    const againConfig = JSON.parse(await Deno.readTextFile(join(dir, "again", "config.json")));
+    assert.deepEqual(againConfig.id2label, names);
   });
 });
 

@@ -207,10 +207,16 @@ async function evalSplitFiles(data: string, flag: string): Promise<string[] | nu
   return null;
 }
 
+/**
+ * The training (and evaluation) rows for `cfg`. `trainedLabels`: the class names of a model whose head is
+ * already trained (a fine-tuned checkpoint, a resumed run); string labels that are exactly those names get
+ * the model's ids rather than sorted ones, so continuing to train never swaps its classes.
+ */
 export async function loadTrainingData(
   cfg: TrainConfig,
   explicit: Set<string>,
   tokenizer: BertTokenizer,
+  trainedLabels: string[] | null = null,
 ): Promise<TrainingData> {
   const noEval = cfg.evalData === "none";
   let trainFiles: string[];
@@ -263,7 +269,11 @@ export async function loadTrainingData(
   const common = { maxLength: cfg.maxLength, columns };
   const train = await loadSplit(trainFiles, tokenizer, { ...common, flag: "--data" });
   const what = `${cfg.data !== null ? "--data " : ""}${train.name}`;
-  const labels = resolveLabelSpace(train.column, train.classNames, cfg.numLabels || null, what);
+  let labels = resolveLabelSpace(train.column, train.classNames, cfg.numLabels || null, what);
+  if (
+    trainedLabels && train.column.kind === "string" && trainedLabels.length === labels.names.length &&
+    labels.names.every((n) => trainedLabels.includes(n))
+  ) labels = { names: trainedLabels, named: true };
   const k = labels.names.length;
   if (k < 2) {
     throw new UserError(

@@ -65,7 +65,11 @@ async function trainInRunDir(
 
   const resolved = await resolveModel(cfg, explicit);
   cfg = resolved.cfg;
-  const data = await loadTrainingData(cfg, explicit, resolved.tokenizer.tokenizer);
+  // A trained head's classes keep their ids: the data's names are matched to its id2label where they can be.
+  const trainedLabels = resolved.freshHead
+    ? null
+    : Array.from({ length: resolved.config.num_labels }, (_, i) => resolved.config.id2label[String(i)]);
+  const data = await loadTrainingData(cfg, explicit, resolved.tokenizer.tokenizer, trainedLabels);
   cfg = data.cfg;
   const numLabels = data.labels.names.length;
   const source = fitHead(resolved, data.labels, cfg);
