@@ -615,7 +615,7 @@ Deno.test("hub faults through the CLI: HF_ENDPOINT not a URL, and a hub that nev
     assertOneLineError(notUrl, /^error: HF_ENDPOINT: "not a url" is not an http\(s\) URL$/);
     assertOneLineError(
       silent,
-      /someone\/some-model\/config\.json: no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s \(3 attempts\)$/,
+      /someone\/some-model\/model\.safetensors: no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s \(3 attempts\)$/,
     );
     for (const run of ["a", "b"]) {
       assert.ok(!(await Deno.stat(`${home}/${run}`).then(() => true, () => false)), "no run folder left");
