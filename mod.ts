@@ -1,5 +1,5 @@
 /**
- * distilbert-webgpu: fine-tune DistilBERT for IMDB sentiment on WebGPU, with our own tensors, autograd and
+ * distilbert-webgpu: fine-tune DistilBERT for sentiment (IMDB, or your own data with any number of labels) on WebGPU, with our own tensors, autograd and
  * WGSL kernels. This module is the public API; `tasks/` are thin command-line wrappers around it.
  */
 export * from "./autograd/mod.ts";
@@ -11,6 +11,15 @@ export * from "./model/checkpoint.ts";
 export { BertTokenizer } from "./data/tokenizer.ts";
 export { loadTokenizedSplit } from "./data/token_cache.ts";
 export { readImdbParquet } from "./data/imdb.ts";
+export {
+  type DataFormat,
+  type Dataset,
+  labelIds,
+  type LabelSpace,
+  readDataset,
+  resolveLabelSpace,
+} from "./data/dataset.ts";
+export { parseDelimited } from "./data/csv.ts";
 export { resolveImdbSplit, resolveImdbSplitOrSample } from "./data/imdb_source.ts";
 export { hubFile } from "./data/hub.ts";
 export { PRETRAINED_DEFAULTS, SCRATCH_DEFAULTS, type TrainConfig } from "./train/config.ts";

@@ -22,7 +22,7 @@ export interface ImdbData {
 }
 
 /** A text that was not valid UTF-8, as decoded with replacement characters (marks the row for counting). */
-class InvalidUtf8 {
+export class InvalidUtf8 {
   constructor(readonly text: string) {}
 }
 
@@ -30,7 +30,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const lenientUtf8 = new TextDecoder("utf-8");
 
 /** hyparquet's string parser, strict: invalid UTF-8 is decoded leniently but marked. */
-function decodeText(bytes: Uint8Array | undefined): string | InvalidUtf8 | undefined {
+export function decodeText(bytes: Uint8Array | undefined): string | InvalidUtf8 | undefined {
   if (bytes === undefined || bytes === null) return bytes;
   try {
     return strictUtf8.decode(bytes);
@@ -161,7 +161,9 @@ export function checkImdbSchema(metadata: ParquetMetadata, path: string): void {
   }
 }
 
-function describeType(e: { type?: string; converted_type?: string; repetition_type?: string }): string {
+export function describeType(
+  e: { type?: string; converted_type?: string; repetition_type?: string },
+): string {
   const base = e.type ?? "group";
   const annotated = e.converted_type ? `${base} ${e.converted_type}` : base;
   return e.repetition_type === "REPEATED" ? `repeated ${annotated}` : annotated;

@@ -17,6 +17,8 @@ export type ParquetColumn =
 
 export interface ParquetWriteOptions {
   compression?: "UNCOMPRESSED" | "SNAPPY";
+  /** The footer's key-value metadata (e.g. Hugging Face datasets' "huggingface" features JSON). */
+  keyValueMetadata?: Record<string, string>;
 }
 
 // Enum values from parquet.thrift.
@@ -79,11 +81,12 @@ export function writeParquet(columns: ParquetColumn[], opts: ParquetWriteOptions
     .i32(1, 1)
     .listStruct(2, schema)
     .i64(3, rows)
-    .listStruct(4, [new Thrift().listStruct(1, chunks).i64(2, out.length).i64(3, rows)])
-    .binary(6, utf8("distilbert-webgpu parquet_writer"))
-    .end();
-  out.bytes(footer);
-  out.u32(footer.length);
+    .listStruct(4, [new Thrift().listStruct(1, chunks).i64(2, out.length).i64(3, rows)]);
+  const kv = Object.entries(opts.keyValueMetadata ?? {});
+  if (kv.length) footer.listStruct(5, kv.map(([k, v]) => new Thrift().binary(1, utf8(k)).binary(2, utf8(v))));
+  const footerBytes = footer.binary(6, utf8("distilbert-webgpu parquet_writer")).end();
+  out.bytes(footerBytes);
+  out.u32(footerBytes.length);
   out.bytes(ascii("PAR1"));
   return out.result();
 }

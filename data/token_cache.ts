@@ -1,36 +1,63 @@
 /**
  * Tokenize a split once and keep the ids on disk, so training and evaluation never re-tokenize.
  *
- * A cache file is named by a hash of everything its contents depend on (the Parquet file's path, size and
- * mtime, the tokenizer's sha256 (its tokenizer.json: vocabulary, options, added tokens), max_length, the format
- * version, which also changes when the tokenizer's rules do), and records the same in its header, which is
- * checked on load: a stale or damaged cache is rebuilt, never used.
+ * A cache file is named by a hash of everything its contents depend on (the data file's path, size and
+ * mtime, its format and the columns asked for, the tokenizer's sha256 (its tokenizer.json: vocabulary,
+ * options, added tokens), max_length, the format version, which also changes when the tokenizer's rules do),
+ * and records the same in its header, which is checked on load: a stale or damaged cache is rebuilt, never
+ * used. The header also holds what the labels are (integer ids, or the class names string labels index).
  *
  * File layout (little-endian): "DBWTOK01", u32 header byte length, JSON header padded to 4 bytes, then Int32
  * arrays offsets[n+1], labels[n], rows[n], ids[offsets[n]].
  */
 import { UserError } from "../util/errors.ts";
 import { writeError, writeFileAtomic } from "../util/fs.ts";
-import { readImdbParquet } from "./imdb.ts";
+import { type ColumnOptions, type LabelColumn, readDataset } from "./dataset.ts";
 import type { BertTokenizer } from "./tokenizer.ts";
 import { loadTokenizer, tokenizerJson } from "./tokenizer_files.ts";
 
 const MAGIC = "DBWTOK01";
-/** 2: Hugging Face tokenizers' per-code-point rules (final sigma, unassigned code points kept, CJK ranges). */
-const FORMAT_VERSION = 2;
+/**
+ * 2: Hugging Face tokenizers' per-code-point rules (final sigma, unassigned code points kept, CJK ranges).
+ * 3: any data format and columns; string labels (names in the header).
+ */
+const FORMAT_VERSION = 3;
 
 export interface TokenizedSplit {
   /** Every row's ids, `[CLS] ... [SEP]`, back to back. */
   ids: Int32Array;
   /** Row i is `ids.subarray(offsets[i], offsets[i + 1])`; length n+1. */
   offsets: Int32Array;
+  /** Integer labels as they are; string labels as indices into `labelInfo.names`. */
   labels: Int32Array;
-  /** Row index in the source Parquet file. */
+  /** Row index in the source file. */
   rows: Int32Array;
 }
 
+/** What a split's labels are, and the columns they were read from. */
+export interface LabelInfo {
+  textColumn: string;
+  labelColumn: string;
+  kind: LabelColumn["kind"];
+  /** String labels: the class names, in id order; null for integer labels. */
+  names: string[] | null;
+  /** Integer labels: a Hugging Face Parquet file's ClassLabel names, if it has them. */
+  classNames: string[] | null;
+}
+
+/** The LabelColumn of a tokenized split (`labelInfo` and its labels). */
+export function labelColumnOf(split: TokenizedSplit & { labelInfo: LabelInfo }): LabelColumn {
+  const info = split.labelInfo;
+  return info.kind === "int"
+    ? { kind: "int", values: split.labels }
+    : { kind: "string", names: info.names!, codes: split.labels };
+}
+
 export interface LoadTokenizedSplitOptions {
+  /** The data file: Parquet, CSV, TSV or JSONL (see data/dataset.ts; the name is from when only Parquet was). */
   parquetPath: string;
+  /** Which columns hold the text and the label, and the format when the extension does not say. */
+  columns?: ColumnOptions;
   /** The tokenizer, or where to load it from (vocab.txt, tokenizer.json or a model directory). */
   tokenizer?: BertTokenizer;
   vocabPath?: string;
@@ -47,6 +74,7 @@ export interface TokenizedSplitInfo extends TokenizedSplit {
   /** Rows whose text was null or empty, and rows that were not valid UTF-8 (`textWarnings`). */
   emptyTexts: number;
   invalidUtf8: number;
+  labelInfo: LabelInfo;
 }
 
 interface CacheHeader {
@@ -54,8 +82,13 @@ interface CacheHeader {
   parquetPath: string;
   parquetSize: number;
   parquetMtimeMs: number;
+  /** The format and columns asked for (null: from the extension, the default column names). */
+  format: string | null;
+  textColumn: string | null;
+  labelColumn: string | null;
   tokenizerSha256: string;
   maxLength: number;
+  labelInfo: LabelInfo;
   rowCount: number;
   idCount: number;
   /** Rows whose text was null or empty, and rows that were not valid UTF-8 (for the warnings). */
@@ -78,11 +111,14 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   const tokenizer = opts.tokenizer ?? (await loadTokenizer(opts.vocabPath!)).tokenizer;
   const tokenizerSha256 = await tokenizerFingerprint(tokenizer);
   const parquet = await statParquet(opts.parquetPath);
-  const expected: Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8"> = {
+  const expected: Expected = {
     version: FORMAT_VERSION,
     parquetPath: parquet.realPath,
     parquetSize: parquet.size,
     parquetMtimeMs: parquet.mtimeMs,
+    format: opts.columns?.format ?? null,
+    textColumn: opts.columns?.textColumn ?? null,
+    labelColumn: opts.columns?.labelColumn ?? null,
     tokenizerSha256,
     maxLength: opts.maxLength,
   };
@@ -93,15 +129,22 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   const cached = await readCache(cachePath, expected);
   if (cached) return { ...cached, cachePath, fromCache: true, tokenizerSha256 };
 
-  const data = await readImdbParquet(opts.parquetPath);
+  const data = await readDataset(opts.parquetPath, opts.columns);
   const { ids, offsets } = tokenizeTexts(tokenizer, data.texts, opts.maxLength);
   const split: TokenizedSplit = {
     ids,
     offsets,
-    labels: data.labels,
+    labels: data.labels.kind === "int" ? data.labels.values : data.labels.codes,
     rows: Int32Array.from({ length: data.texts.length }, (_, i) => i),
   };
-  const counts = { emptyTexts: data.emptyTexts, invalidUtf8: data.invalidUtf8 };
+  const labelInfo: LabelInfo = {
+    textColumn: data.textColumn,
+    labelColumn: data.labelColumn,
+    kind: data.labels.kind,
+    names: data.labels.kind === "string" ? data.labels.names : null,
+    classNames: data.classNames,
+  };
+  const counts = { emptyTexts: data.emptyTexts, invalidUtf8: data.invalidUtf8, labelInfo };
   try {
     await Deno.mkdir(cacheDir, { recursive: true });
   } catch (err) {
@@ -175,10 +218,12 @@ function encodeCache(header: CacheHeader, split: TokenizedSplit): Uint8Array {
 }
 
 /** The cached split if `path` exists, is intact and matches `expected`; null means "rebuild". */
+type Expected = Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8" | "labelInfo">;
+
 async function readCache(
   path: string,
-  expected: Omit<CacheHeader, "rowCount" | "idCount" | "emptyTexts" | "invalidUtf8">,
-): Promise<(TokenizedSplit & { emptyTexts: number; invalidUtf8: number }) | null> {
+  expected: Expected,
+): Promise<(TokenizedSplit & { emptyTexts: number; invalidUtf8: number; labelInfo: LabelInfo }) | null> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -209,7 +254,14 @@ async function readCache(
   if (offsets[n] !== ids.length) return null;
   const emptyTexts = header.emptyTexts, invalidUtf8 = header.invalidUtf8;
   if (!Number.isInteger(emptyTexts) || !Number.isInteger(invalidUtf8)) return null;
-  return { ids, offsets, labels, rows, emptyTexts, invalidUtf8 };
+  const labelInfo = header.labelInfo;
+  if (
+    typeof labelInfo?.textColumn !== "string" ||
+    (labelInfo.kind === "string") !== Array.isArray(labelInfo.names)
+  ) {
+    return null;
+  }
+  return { ids, offsets, labels, rows, emptyTexts, invalidUtf8, labelInfo };
 }
 
 async function statParquet(path: string): Promise<{ realPath: string; size: number; mtimeMs: number }> {

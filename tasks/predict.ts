@@ -1,4 +1,4 @@
-/** `deno task predict --model DIR "text" ...` or `--file F`: label and probability per input. */
+/** `deno task predict --model DIR "text" ...` or `--file F`: the label and its probability per input. */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { predictJob } from "../mod.ts";
 import { UserError } from "../util/errors.ts";
@@ -9,7 +9,8 @@ const HELP = `deno task predict --model DIR "review text" ... | --file F [flags]
   --file F           inputs, one per line: plain text, or JSONL lines {"text": ...}
   --max-length N     tokens per input [default: the model's training max_length, else 512]
   --batch-size N     inputs per batch [default: 32]
-  --json             print one JSON line per input instead of "LABEL  probability  text"`;
+  --json             one JSON line per input: label, score, every class's probability, logits
+                     [default: "LABEL  probability  text", the predicted label and its probability]`;
 
 async function readInputs(path: string): Promise<string[]> {
   let text: string;
@@ -54,7 +55,7 @@ runMain(async () => {
     if (v.json) console.log(JSON.stringify(p));
     else {
       const text = p.text.length > 70 ? p.text.slice(0, 67) + "..." : p.text;
-      console.log(`${p.label.padEnd(8)}  ${p.prob_positive.toFixed(4)}  ${text.replace(/\s+/g, " ")}`);
+      console.log(`${p.label.padEnd(8)}  ${p.score.toFixed(4)}  ${text.replace(/\s+/g, " ")}`);
     }
   }
 });

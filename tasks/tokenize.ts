@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { isImdbSplit, textWarnings } from "../data/imdb.ts";
 import { checkOutputDir, checkOutputFile } from "../util/output_check.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
+import { dataFormat } from "../data/dataset.ts";
 import { defaultTokenCacheDir, loadTokenizedSplit } from "../data/token_cache.ts";
 import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
 
@@ -15,8 +16,10 @@ const HELP = `deno task tokenize [flags]
 
 Tokenizes an IMDB split once and caches the ids, so train and eval never re-tokenize.
 
-  --data DIR|FILE     Parquet file, or a folder with plain_text/<split>-*.parquet
+  --data DIR|FILE     a .parquet, .csv, .tsv or .jsonl file, or a folder with plain_text/<split>-*.parquet
                       (default: the Hugging Face cache, else download, else the bundled sample)
+  --text-column NAME  (default text, then sentence, review); --label-column NAME (default label, then labels)
+  --format FORMAT     parquet | csv | tsv | jsonl (default: the extension)
   --split NAME        train | test | unsupervised (default train)
   --max-length N      ids per review including [CLS] and [SEP] (default 512)
   --vocab PATH        vocab.txt, tokenizer.json, or a model directory (default ${bundledVocabPath()})
@@ -29,6 +32,9 @@ Tokenizes an IMDB split once and caches the ids, so train and eval never re-toke
 export async function tokenizeMain(args: string[]): Promise<void> {
   const { values } = parseFlags(args, {
     data: { type: "string" },
+    "text-column": { type: "string" },
+    "label-column": { type: "string" },
+    format: { type: "string" },
     split: { type: "string", default: "train" },
     "max-length": { type: "string" },
     vocab: { type: "string" },
@@ -69,6 +75,11 @@ export async function tokenizeMain(args: string[]): Promise<void> {
   const started = performance.now();
   const result = await loadTokenizedSplit({
     parquetPath: source.path,
+    columns: {
+      ...(values["text-column"] !== undefined ? { textColumn: values["text-column"] } : {}),
+      ...(values["label-column"] !== undefined ? { labelColumn: values["label-column"] } : {}),
+      ...(values.format !== undefined ? { format: dataFormat(source.path, values.format) } : {}),
+    },
     vocabPath,
     maxLength,
     cacheDir,

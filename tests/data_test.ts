@@ -245,7 +245,7 @@ Deno.test("tokenize task: tokenizes a split into the cache; bad input is one lin
       [["--data", `${dir}/fake.parquet`], /fake\.parquet: not a Parquet file/],
       [
         ["--data", `${dir}/schema.parquet`],
-        /schema\.parquet: column "label" has type DOUBLE, expected int64$/,
+        /schema\.parquet: column "label" has type DOUBLE \(floats\); labels must be integers or strings$/,
       ],
       [
         ["--data", SAMPLE_TEST, "--vocab", `${dir}/vocab.txt`],

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseTrainArgs, runTrainJob } from "../mod.ts";
+import { EXPORT_MANIFEST, parseTrainArgs, runTrainJob } from "../mod.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { gpuReady } from "./helpers.ts";
@@ -64,9 +64,10 @@ Deno.test({
       ]);
       await runTrainJob(cfg, explicit);
       await cli("export", [run, "--output", exported]);
+      // The HF files, and our manifest of them (how a later export knows the folder is ours).
       assert.deepEqual([...Deno.readDirSync(exported)].map((e) => e.name).sort(), [
         "config.json",
-        "export_manifest.json", // ours (which files we wrote), for the next export over it; transformers ignores it
+        EXPORT_MANIFEST,
         "model.safetensors",
         "tokenizer.json",
         "tokenizer_config.json",

@@ -32,7 +32,7 @@ Deno.test("flags: a misspelt --metric-for-best-model and a flag where a value be
   assertOneLineError(value, /--output needs a value, got the flag --fp16 \(write --output=--fp16 if/);
 });
 
-Deno.test("data: an empty eval file is an error; the test file as --data warns that train and eval are the same", async () => {
+Deno.test("data: an empty eval file is an error; the test file as --data and --eval-data warns that train and eval are the same", async () => {
   await withTempDir(async (dir) => {
     const empty = join(dir, "empty.parquet");
     await Deno.writeFile(empty, imdbFile([], []));
@@ -43,6 +43,8 @@ Deno.test("data: an empty eval file is an error; the test file as --data warns t
         "--preset",
         "tiny",
         "--data",
+        SAMPLE_TEST,
+        "--eval-data",
         SAMPLE_TEST,
         ...FAST,
         "--max-steps",
@@ -63,12 +65,12 @@ Deno.test("data: an empty eval file is an error; the test file as --data warns t
   });
 });
 
-Deno.test("data: null, empty and invalid UTF-8 reviews and a one-label training set are one warning line each", async () => {
+Deno.test("data: null, empty and invalid UTF-8 reviews are one warning line each; a class with no training rows is an error", async () => {
   await withTempDir(async (dir) => {
     const file = join(dir, "odd.parquet");
     const bad = new Uint8Array([0x67, 0x6f, 0x6f, 0x64, 0xff, 0xfe]); // "good" and two stray bytes
     const texts = [null, "", "   ", bad, ...Array.from({ length: 8 }, (_, i) => `a fine review ${i}`)];
-    await Deno.writeFile(file, imdbFile(texts, texts.map(() => 1)));
+    await Deno.writeFile(file, imdbFile(texts, texts.map((_, i) => i % 2)));
     const r = await cli("train", [
       "--preset",
       "tiny",
@@ -92,8 +94,24 @@ Deno.test("data: null, empty and invalid UTF-8 reviews and a one-label training 
     assert.deepEqual(warnings.map((w) => w.replace(/^warning: \S+: /, "")), [
       "3 of 12 reviews are null or empty (read as empty text)",
       "1 of 12 reviews are not valid UTF-8 (bad bytes read as U+FFFD)",
-      "all 12 training rows have label 1; the model can only learn to predict that class",
     ]);
+    // Every row labelled 1: class 0 would never be seen (it used to be a warning; now nothing is written).
+    const ones = join(dir, "ones.parquet");
+    await Deno.writeFile(ones, imdbFile(texts, texts.map(() => 1)));
+    const one = await cli("train", [
+      ...TINY.slice(0, 2),
+      "--data",
+      ones,
+      "--eval-data",
+      SAMPLE_TEST,
+      "--output",
+      join(dir, "ones"),
+    ]);
+    assertOneLineError(
+      one,
+      /--data .*ones\.parquet: class 0 \("NEGATIVE"\) of 2 has no rows in the training sample \(12 rows\); integer labels are class ids counted from 0/,
+    );
+    assert.ok(!(await Deno.stat(join(dir, "ones")).then(() => true, () => false)), "nothing written");
     // The counts live in the token cache: a second tokenization, from the cache, warns the same.
     const cache = join(dir, "cache");
     const tok = ["--data", file, "--max-length", "16", "--cache-dir", cache];

@@ -12,9 +12,9 @@ Deno.test("classificationMetrics: counts and sklearn values", () => {
   assert.deepEqual(m.eval_confusion_matrix, [[4, 1], [2, 3]]);
   assert.equal(m.eval_samples, 10);
   close(m.eval_accuracy, 0.7);
-  close(m.eval_precision, 3 / 4);
-  close(m.eval_recall, 3 / 5);
-  close(m.eval_f1, 2 * (0.75 * 0.6) / (0.75 + 0.6));
+  close(m.eval_precision!, 3 / 4);
+  close(m.eval_recall!, 3 / 5);
+  close(m.eval_f1!, 2 * (0.75 * 0.6) / (0.75 + 0.6));
   assert.equal("eval_loss" in m, false);
 });
 
@@ -63,4 +63,35 @@ Deno.test("softmax2: matches the naive formula and is stable", () => {
   close(softmax2(-1e4, -1e4 + 2), 1 / (1 + Math.exp(-2)), 1e-15);
   assert.ok(Number.isFinite(softmax2(-800, -790)));
   close(softmax2(3, 1) + softmax2(1, 3), 1, 1e-15);
+});
+
+Deno.test("classificationMetrics: any number of classes, macro and weighted as sklearn 1.9 computes them", () => {
+  // Reference: sklearn.metrics.precision_recall_fscore_support(y, q, average=..., zero_division=0).
+  const y = [0, 1, 2, 2, 1, 0, 2, 1, 1, 0, 2, 2];
+  const q = [0, 2, 2, 1, 1, 0, 2, 0, 1, 1, 2, 0];
+  const m = classificationMetrics(y, q, undefined, 3);
+  assert.deepEqual(m.eval_confusion_matrix, [[2, 1, 0], [1, 2, 1], [1, 1, 3]]);
+  close(m.eval_accuracy, 0.5833333333333334);
+  close(m.eval_macro_precision, 0.5833333333333334);
+  close(m.eval_macro_recall, 0.5888888888888889);
+  close(m.eval_macro_f1, 0.5793650793650794);
+  close(m.eval_weighted_precision, 0.6041666666666666);
+  close(m.eval_weighted_recall, 0.5833333333333334);
+  close(m.eval_weighted_f1, 0.5873015873015873);
+  // The positive class's keys exist for two labels only.
+  assert.equal("eval_f1" in m, false);
+  assert.equal("eval_precision" in m, false);
+  // A class never predicted (2) and one never present (3): zero_division=0, every class in the macro mean.
+  const z = classificationMetrics([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 0, 3], undefined, 4);
+  close(z.eval_macro_precision, 0.29166666666666663);
+  close(z.eval_macro_recall, 0.375);
+  close(z.eval_macro_f1, 0.325);
+  close(z.eval_weighted_precision, 0.38888888888888884);
+  close(z.eval_weighted_recall, 0.5);
+  close(z.eval_weighted_f1, 0.43333333333333335);
+  assert.throws(() => classificationMetrics([0, 4], [0, 1], undefined, 4));
+  // Two labels: the binary keys and the averages side by side.
+  const b = classificationMetrics([1, 1, 0, 0], [1, 0, 0, 0]);
+  assert.equal(b.eval_f1, 2 / 3);
+  close(b.eval_macro_f1, (2 / 3 + 0.8) / 2);
 });

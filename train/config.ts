@@ -9,10 +9,31 @@ export interface TrainConfig {
   model: string;
   /** "pretrained" loads weights; "scratch" initialises the preset (or the model's config) randomly. */
   init: "pretrained" | "scratch";
-  /** Training data: a folder with plain_text/*.parquet, a Parquet file, or null for the default IMDB. */
+  /**
+   * Training data: a Parquet, CSV, TSV or JSONL file, a folder in the Hugging Face layout
+   * (`[<config>/]<split>-*.parquet`, shards too), or null for the default IMDB.
+   */
   data: string | null;
-  /** Evaluation data; null uses the test split next to the training data. */
+  /**
+   * Evaluation data; null: the folder's test (or validation) split, else `validationSplit` of a single
+   * training file; "none": no evaluation.
+   */
   evalData: string | null;
+  /** The data's format when its extension does not say: parquet, csv, tsv or jsonl; null: the extension. */
+  format: string | null;
+  /** The text column; null tries text, sentence, review. */
+  textColumn: string | null;
+  /** The label column; null tries label, labels. */
+  labelColumn: string | null;
+  /** Classes of the head; 0: from the data (its ClassLabel names, its label names, or the largest id + 1). */
+  numLabels: number;
+  /**
+   * The share of a single training file held out (seeded, stratified) for evaluation when there is no
+   * evaluation data; 0 trains on every row without evaluation.
+   */
+  validationSplit: number;
+  /** A fine-tuned checkpoint whose head has another label count gets a fresh head (HF's flag). */
+  ignoreMismatchedSizes: boolean;
   /** Class-balanced sample of the training split; 0 = all rows. */
   trainSamples: number;
   /** Class-balanced sample of the evaluation split; 0 = all rows. */
@@ -64,6 +85,12 @@ export const PRETRAINED_DEFAULTS: TrainConfig = {
   init: "pretrained",
   data: null,
   evalData: null,
+  format: null,
+  textColumn: null,
+  labelColumn: null,
+  numLabels: 0,
+  validationSplit: 0.1,
+  ignoreMismatchedSizes: false,
   trainSamples: 4000,
   evalSamples: 1000,
   maxLength: 512,

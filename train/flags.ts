@@ -25,12 +25,22 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   "data": {
     key: "data",
     kind: "string",
-    help: "training data: a folder with plain_text/*.parquet or a Parquet file",
+    help:
+      "training data: a .parquet, .csv, .tsv or .jsonl file, or a folder of <split>-*.parquet (default: IMDB)",
   },
   "eval-data": {
     key: "evalData",
     kind: "string",
-    help: "evaluation data (default: the test split beside --data)",
+    help: "evaluation data, or none (default: the folder's test split, else --validation-split)",
+  },
+  "format": { key: "format", kind: "string", help: "parquet | csv | tsv | jsonl (default: the extension)" },
+  "text-column": { key: "textColumn", kind: "string", help: "text column (default: text, sentence, review)" },
+  "label-column": { key: "labelColumn", kind: "string", help: "label column (default: label, labels)" },
+  "num-labels": { key: "numLabels", kind: "int", help: "classes, 0 = from the data" },
+  "validation-split": {
+    key: "validationSplit",
+    kind: "prob",
+    help: "share of one --data file held out for evaluation (0 = none)",
   },
   "train-samples": { key: "trainSamples", kind: "int", help: "class-balanced training sample, 0 = all rows" },
   "eval-samples": { key: "evalSamples", kind: "int", help: "class-balanced evaluation sample, 0 = all rows" },
@@ -92,6 +102,7 @@ export const BOOLEAN_FLAGS = {
   "group-by-length": "length-bucketed batches: less padding, same rows per epoch (HF's group_by_length)",
   "fp16": "mixed precision: f16 matmul operands, f32 accumulation and master weights, loss scaling",
   "overwrite-output-dir": "replace the run already in --output (only what a run writes is removed)",
+  "ignore-mismatched-sizes": "a fine-tuned checkpoint with another label count gets a fresh head",
   "help": "this text",
 };
 
@@ -111,7 +122,22 @@ function parseValue(flag: string, spec: FlagSpec, raw: string): string | number 
 }
 
 /** The metrics an evaluation reports, any of which can pick the best checkpoint. */
-export const BEST_MODEL_METRICS = ["eval_loss", "eval_accuracy", "eval_precision", "eval_recall", "eval_f1"];
+export const BEST_MODEL_METRICS = [
+  "eval_loss",
+  "eval_accuracy",
+  "eval_precision",
+  "eval_recall",
+  "eval_f1",
+  "eval_macro_precision",
+  "eval_macro_recall",
+  "eval_macro_f1",
+  "eval_weighted_precision",
+  "eval_weighted_recall",
+  "eval_weighted_f1",
+];
+
+/** The positive class's metrics, which exist for two labels only. */
+export const BINARY_ONLY_METRICS = ["eval_precision", "eval_recall", "eval_f1"];
 
 /** `--metric-for-best-model`: a metric name with or without HF's `eval_` prefix; anything else is an error. */
 function metricName(raw: string): string {
@@ -141,7 +167,9 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
       else if (name === "no-shuffle") values.shuffle = false, explicit.add("shuffle");
       else if (name === "group-by-length") values.groupByLength = true, explicit.add("groupByLength");
       else if (name === "fp16") values.fp16 = true, explicit.add("fp16");
-      else explicit.add("overwrite");
+      else if (name === "ignore-mismatched-sizes") {
+        values.ignoreMismatchedSizes = true, explicit.add("ignoreMismatchedSizes");
+      } else explicit.add("overwrite");
       continue;
     }
     const spec = TRAIN_FLAGS[name];
@@ -159,6 +187,12 @@ export function parseTrainArgs(args: string[]): { cfg: TrainConfig; explicit: Se
   }
   if (values.metricForBestModel !== undefined) {
     values.metricForBestModel = metricName(values.metricForBestModel as string);
+  }
+  if (values.format !== undefined && !["parquet", "csv", "tsv", "jsonl"].includes(values.format as string)) {
+    throw new UserError(`--format: must be one of parquet, csv, tsv, jsonl, got ${values.format}`);
+  }
+  if (values.numLabels === 1) {
+    throw new UserError("--num-labels: a classifier needs at least 2 labels (0 = from the data)");
   }
   if (values.init !== undefined && values.init !== "pretrained" && values.init !== "scratch") {
     throw new UserError(`--init: must be pretrained or scratch, got ${values.init}`);
@@ -179,7 +213,8 @@ export function trainHelp(): string {
   const lines = [
     "deno task train [flags]",
     "",
-    "Fine-tunes DistilBERT on IMDB sentiment (defaults: HF's guide for the pretrained model).",
+    "Fine-tunes DistilBERT for text classification: IMDB sentiment by default, or your own data (--data)",
+    "with any number of labels (defaults: HF's guide for the pretrained model).",
     "",
   ];
   const show = (v: unknown) => (v === null ? "none" : JSON.stringify(v));
@@ -189,7 +224,9 @@ export function trainHelp(): string {
     const def = flag === "output"
       ? "runs/<date-time>"
       : show(d) + (s !== undefined && flag !== "preset" ? ` (scratch: ${show(s)})` : "");
-    lines.push(`  --${flag.padEnd(24)} ${spec.help} [default: ${def}]`);
+    // A default that depends on the data is in the help text itself.
+    const bracket = d === null && spec.help.includes("(default:") ? "" : ` [default: ${def}]`;
+    lines.push(`  --${flag.padEnd(24)} ${spec.help}${bracket}`);
   }
   for (const [flag, help] of Object.entries(BOOLEAN_FLAGS)) lines.push(`  --${flag.padEnd(24)} ${help}`);
   lines.push(

@@ -4,14 +4,15 @@ import { initGpu } from "../autograd/mod.ts";
 import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
-import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
-import { type ImdbSplitName, isImdbSplit } from "../data/imdb.ts";
+import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
+import { isImdbSplit } from "../data/imdb.ts";
+import { type DataFormat, findSplitFiles, labelIds } from "../data/dataset.ts";
 import { checkVocabSize, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeFileAtomic } from "../util/fs.ts";
-import { classificationMetrics, softmax2 } from "./metrics.ts";
+import { classificationMetrics, softmax, softmax2 } from "./metrics.ts";
 import { predictRows } from "./trainer.ts";
-import { loadRows } from "./data_source.ts";
+import { loadSplit, sampleRows } from "./data_source.ts";
 import { resolveModelDir } from "./model_source.ts";
 import { checkExportDestination, writeExport } from "./export_dir.ts";
 import { checkOutputFile } from "../util/output_check.ts";
@@ -84,13 +85,21 @@ export interface EvalOptions {
   /** Where the metrics go; default `<model dir>/eval_results.json` (HF Trainer's name), else ./eval_results.json. */
   output?: string;
   predictions?: string;
+  textColumn?: string;
+  labelColumn?: string;
+  format?: DataFormat;
+}
+
+/** A model's classes in id order (its config's id2label). */
+function modelLabelNames(model: DistilBertClassifier): string[] {
+  const id2label = model.config.id2label;
+  return Array.from({ length: model.config.num_labels }, (_, i) => id2label[String(i)] ?? `LABEL_${i}`);
 }
 
 export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> {
-  if (!isImdbSplit(o.split)) {
+  if (o.data === undefined && !isImdbSplit(o.split)) {
     throw new UserError(`--split: must be train, test or unsupervised, got ${o.split}`);
   }
-  const split = o.split as ImdbSplitName;
   // Where the results go is checked before any work (the default, beside the model, once it is found).
   if (o.output !== undefined) await checkOutputFile(o.output, "--output");
   if (o.predictions !== undefined) await checkOutputFile(o.predictions, "--predictions");
@@ -101,25 +110,44 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
       throw err instanceof UserError ? new UserError(`${err.message}; pass --output FILE`) : err;
     });
   }
-  const path = o.data !== undefined
-    ? await findSplitInData(o.data, split)
-    : (await resolveImdbSplitOrSample(split)).path;
+  let files: string[];
+  if (o.data !== undefined) {
+    const found = await findSplitFiles(o.data, o.split, "--data");
+    if (!found) {
+      throw new UserError(`--data ${o.data}: no ${o.split} split (${o.split}.<ext> or ${o.split}-*.<ext>)`);
+    }
+    files = found;
+  } else files = [(await resolveImdbSplitOrSample(o.split as "train" | "test" | "unsupervised")).path];
   const maxLength = await inputLength(o.maxLength, dir, model);
-  const rows = await loadRows(path, tokenizer, {
-    maxLength,
-    samples: o.samples,
+  const flag = o.data !== undefined ? "--data" : "the evaluation data";
+  const columns = {
+    ...(o.textColumn !== undefined ? { textColumn: o.textColumn } : {}),
+    ...(o.labelColumn !== undefined ? { labelColumn: o.labelColumn } : {}),
+    ...(o.format !== undefined ? { format: o.format } : {}),
+  };
+  const split = await loadSplit(files, tokenizer, { maxLength, columns, flag });
+  const names = modelLabelNames(model);
+  // The data's labels as the model's ids: names through its label2id, integers as they are.
+  const ids = labelIds(split.column, { names, named: true }, `${flag} ${split.name}`);
+  const rows = sampleRows({ ...split.tokens, labels: ids }, o.samples, {
     seed: o.seed,
     shuffle: true,
     flag: "--samples",
     strict: true,
-    dataFlag: o.data !== undefined ? "--data" : undefined,
+    name: split.name,
   });
+  const path = split.name;
   await tuneForEval(model, Math.min(o.batchSize, rows.offsets.length - 1), maxLength);
   const t0 = performance.now();
   const r = await predictRows(model, rows, o.batchSize);
   const seconds = (performance.now() - t0) / 1000;
   const metrics = {
-    ...classificationMetrics(r.labels, r.predictions, { sum: r.lossSum, count: r.labels.length }),
+    ...classificationMetrics(
+      r.labels,
+      r.predictions,
+      { sum: r.lossSum, count: r.labels.length },
+      names.length,
+    ),
     eval_runtime: seconds,
     eval_samples_per_second: r.labels.length / seconds,
     model: o.model,
@@ -131,14 +159,17 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
     // In input order (the file's row order), whatever order the rows were sampled or batched in.
     const order = Array.from({ length: r.labels.length }, (_, i) => i);
     if (rows.rows) order.sort((a, b) => rows.rows![a] - rows.rows![b]);
+    const k = names.length;
     for (const i of order) {
-      const [l0, l1] = [r.logits[2 * i], r.logits[2 * i + 1]];
+      const logits = Array.from(r.logits.subarray(k * i, k * (i + 1)));
       lines.push(JSON.stringify({
         row: rows.rows?.[i] ?? i,
         label: r.labels[i],
         predicted: r.predictions[i],
-        logits: [l0, l1],
-        prob_positive: softmax2(l0, l1),
+        predicted_label: names[r.predictions[i]],
+        logits,
+        probabilities: softmax(logits),
+        ...(k === 2 ? { prob_positive: softmax2(logits[0], logits[1]) } : {}),
       }));
     }
     await writeFileAtomic(o.predictions, lines.join("\n") + "\n");
@@ -150,16 +181,23 @@ export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> 
 
 export interface Prediction {
   text: string;
+  /** The predicted class's name (the model's id2label). */
   label: string;
-  prob_positive: number;
-  logits: [number, number];
+  /** Its probability (the softmax of the logits), as HF's pipeline reports it. */
+  score: number;
+  /** Every class's probability, by name. */
+  probabilities: Record<string, number>;
+  logits: number[];
+  /** Two labels only: P(class 1). */
+  prob_positive?: number;
 }
 
 export async function predictJob(
   o: { model: string; texts: string[]; maxLength?: number; batchSize: number },
 ): Promise<Prediction[]> {
   const { dir, model, tokenizer } = await loadTrained(o.model);
-  const id2label = model.config.id2label ?? { 0: "NEGATIVE", 1: "POSITIVE" };
+  const names = modelLabelNames(model);
+  const k = names.length;
   const maxLength = await inputLength(o.maxLength, dir, model);
   const out: Prediction[] = [];
   for (let start = 0; start < o.texts.length; start += o.batchSize) {
@@ -180,13 +218,16 @@ export async function predictJob(
     };
     const r = await predictRows(model, rows, o.batchSize);
     texts.forEach((text, i) => {
-      const [l0, l1] = [r.logits[2 * i], r.logits[2 * i + 1]];
-      const p = softmax2(l0, l1);
+      const logits = Array.from(r.logits.subarray(k * i, k * (i + 1)));
+      const probs = softmax(logits);
+      const best = r.predictions[i];
       out.push({
         text,
-        label: String(id2label[p >= 0.5 ? 1 : 0] ?? (p >= 0.5 ? 1 : 0)),
-        prob_positive: p,
-        logits: [l0, l1],
+        label: names[best],
+        score: probs[best],
+        probabilities: Object.fromEntries(names.map((n, c) => [n, probs[c]])),
+        logits,
+        ...(k === 2 ? { prob_positive: softmax2(logits[0], logits[1]) } : {}),
       });
     });
   }

@@ -24,7 +24,7 @@ import { classificationMetrics } from "./metrics.ts";
 import { ProgressReporter } from "./progress.ts";
 import { type EvalRecord, type StepRecord, writeReport } from "./report.ts";
 import { NonFiniteError, predictRows, Trainer } from "./trainer.ts";
-import { resolveModel } from "./model_source.ts";
+import { fitHead, resolveModel } from "./model_source.ts";
 import { openRunDir, pruneCheckpoints, type RunDir } from "./run_dir.ts";
 import { loadTrainingData } from "./data_source.ts";
 
@@ -63,23 +63,30 @@ async function trainInRunDir(
   const runtime = await initGpu();
   const device = runtime.summary.description + (runtime.summary.isFallback ? " (fallback adapter)" : "");
 
-  const source = await resolveModel(cfg, explicit);
-  cfg = source.cfg;
-  const data = await loadTrainingData(cfg, explicit, source.tokenizer.tokenizer);
+  const resolved = await resolveModel(cfg, explicit);
+  cfg = resolved.cfg;
+  // A trained head's classes keep their ids: the data's names are matched to its id2label where they can be.
+  const trainedLabels = resolved.freshHead
+    ? null
+    : Array.from({ length: resolved.config.num_labels }, (_, i) => resolved.config.id2label[String(i)]);
+  const data = await loadTrainingData(cfg, explicit, resolved.tokenizer.tokenizer, trainedLabels);
   cfg = data.cfg;
+  const numLabels = data.labels.names.length;
+  const source = fitHead(resolved, data.labels, cfg);
 
   const settings = {
     ...cfg,
     init: source.init,
     modelSource: source.description,
     dataSource: data.description,
+    labelNames: data.labels.names,
   };
   log(`device: ${device}`);
   log(`model: ${source.description}${source.loadReport ? `\n${source.loadReport}` : ""}`);
   log(
     `data: ${data.description} (${data.train.offsets.length - 1} train, ${
-      data.eval.offsets.length - 1
-    } eval rows)`,
+      data.eval ? data.eval.offsets.length - 1 : 0
+    } eval rows; ${numLabels} labels: ${data.labels.names.map((n) => JSON.stringify(n)).join(", ")})`,
   );
   log(`settings: ${JSON.stringify(settings)}`);
 
@@ -139,9 +146,15 @@ async function trainInRunDir(
   });
 
   let lastMetrics: Record<string, number> | null = null;
-  const evaluate = async () => {
-    const r = await predictRows(model, data.eval, cfg.evalBatchSize, cfg.fp16);
-    return classificationMetrics(r.labels, r.predictions, { sum: r.lossSum, count: r.labels.length });
+  const evalRows = data.eval;
+  const evaluate = async (rows: NonNullable<typeof evalRows>) => {
+    const r = await predictRows(model, rows, cfg.evalBatchSize, cfg.fp16);
+    return classificationMetrics(
+      r.labels,
+      r.predictions,
+      { sum: r.lossSum, count: r.labels.length },
+      numLabels,
+    );
   };
   let status: TrainResult["status"];
   try {
@@ -154,8 +167,9 @@ async function trainInRunDir(
         });
         progress.update(line);
       },
-      onEvaluate: async (state) => {
-        const m = await evaluate();
+      // Without evaluation data there is no evaluation and no best model (HF's eval_strategy "no").
+      onEvaluate: evalRows === null ? undefined : async (state) => {
+        const m = await evaluate(evalRows);
         const record = {
           step: state.step,
           epoch: state.epoch + state.position / trainer.microBatchesPerEpoch,
@@ -163,10 +177,13 @@ async function trainInRunDir(
         };
         evals.push(record as EvalRecord);
         logHistory.push(record);
+        const f1 = m.eval_f1 !== undefined
+          ? `f1 ${m.eval_f1.toFixed(4)}`
+          : `macro f1 ${m.eval_macro_f1.toFixed(4)}`;
         progress.message(
           `eval at step ${state.step}: loss ${m.eval_loss?.toFixed(4)} accuracy ${
             m.eval_accuracy.toFixed(4)
-          } f1 ${m.eval_f1.toFixed(4)}`,
+          } ${f1}`,
         );
         lastMetrics = m as unknown as Record<string, number>;
         return lastMetrics;
@@ -214,14 +231,16 @@ async function trainInRunDir(
   const finishedAt = new Date();
   const wallSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
   const s = trainer.state;
-  const metrics = lastMetrics === null ? null : {
-    ...(lastMetrics as Record<string, unknown>),
+  // A run without evaluation has train metrics only, and no best model.
+  const metrics = lastMetrics === null && evalRows !== null ? null : {
+    ...(lastMetrics as Record<string, unknown> | null),
     step: s.step,
     epoch: s.epoch,
     init: source.init,
+    num_labels: numLabels,
     best_step: s.bestStep,
     best_metric: s.bestMetric,
-    metric_for_best_model: cfg.metricForBestModel,
+    metric_for_best_model: evalRows === null ? null : cfg.metricForBestModel,
     train_seconds: s.seconds,
     train_tokens: s.tokens,
     train_tokens_per_second: s.tokens / Math.max(1e-9, s.seconds),
@@ -230,7 +249,8 @@ async function trainInRunDir(
   };
   if (metrics) await writeFileAtomic(join(output, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
   await writeReport(join(output, "report.html"), {
-    title: `DistilBERT IMDB fine-tuning (${source.init})`,
+    title: `DistilBERT ${cfg.data === null ? "IMDB " : ""}fine-tuning (${source.init})`,
+    labelNames: data.labels.names,
     settings,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
@@ -242,7 +262,7 @@ async function trainInRunDir(
     notes: [source.description, data.description, `status: ${status}`],
   });
   log(`${status}: ${s.step} steps in ${wallSeconds.toFixed(1)} s; outputs in ${output}`);
-  if (metrics) log(JSON.stringify(lastMetrics));
+  if (lastMetrics) log(JSON.stringify(lastMetrics));
   trainer.optimizer.dispose();
   model.dispose();
   await gpu().sync();

@@ -6,7 +6,8 @@
 import { dirname, join } from "node:path";
 import { type DistilBertConfig, PRESET_NAMES, presetConfig, readConfigFile } from "../model/config.ts";
 import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.ts";
-import { countParameters, initHostParams } from "../model/params.ts";
+import { countParameters, initHostParam, initHostParams, parameterSpecs } from "../model/params.ts";
+import type { LabelSpace } from "../data/dataset.ts";
 import type { HostTensor } from "../model/safetensors.ts";
 import { hubFile } from "../data/hub.ts";
 import { checkVocabSize, type LoadedTokenizer, loadTokenizerDir } from "../data/tokenizer_files.ts";
@@ -29,6 +30,8 @@ export interface ModelSource {
    * checkpoint or the final model writes it again: a pruned checkpoint a run resumed from).
    */
   tokenizer: LoadedTokenizer;
+  /** Whether the classification head is newly initialised (a preset, or a checkpoint without a head). */
+  freshHead: boolean;
 }
 
 /** A model directory for `spec`: the directory itself, or the hub id's files in the HF cache. */
@@ -74,6 +77,7 @@ async function scratch(cfg: TrainConfig, preset: string, why: string | null): Pr
     description: `${preset} preset, randomly initialised (seed ${cfg.seed})${why ? `: ${why}` : ""}`,
     loadReport: null,
     tokenizer: await bundledTokenizer(config, preset),
+    freshHead: true,
   };
 }
 
@@ -124,7 +128,60 @@ async function pretrained(cfg: TrainConfig, dir: string, description: string): P
     description,
     loadReport: [report, ...tokenizer.notes].filter((l) => l).join("\n") || null,
     tokenizer,
+    freshHead: loaded.newlyInitialized.includes("classifier.weight"),
   };
+}
+
+/**
+ * The head sized to the data's classes, with their names as id2label/label2id, as HF's
+ * `from_pretrained(num_labels=..., id2label=...)` does: a fresh head (a preset, a pre-trained checkpoint
+ * without one) is simply made for them; a fine-tuned head with another label count is an error unless
+ * `ignoreMismatchedSizes`, which replaces it with a fresh one (HF's flag and load report). Data without
+ * names (integer labels) keeps a fine-tuned head's own names when the count matches.
+ */
+export function fitHead(source: ModelSource, labels: LabelSpace, cfg: TrainConfig): ModelSource {
+  const k = labels.names.length;
+  const old = source.config;
+  const keepNames = !labels.named && !source.freshHead && old.num_labels === k;
+  const names = keepNames ? Object.values(old.id2label) : labels.names;
+  const id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
+  const label2id = Object.fromEntries(names.map((n, i) => [n, i]));
+  const config = { ...old, num_labels: k, id2label, label2id };
+  if (old.num_labels === k) return { ...source, config };
+  const flag = cfg.resume ? "--resume" : "--model";
+  const dataHas = `the data has ${k} (${names.slice(0, 6).map((n) => JSON.stringify(n)).join(", ")}${
+    k > 6 ? ", ..." : ""
+  })`;
+  if (!source.freshHead && cfg.resume) {
+    throw new UserError(
+      `--resume ${cfg.resume}: the checkpoint's head has ${old.num_labels} labels, ${dataHas}`,
+    );
+  }
+  if (!source.freshHead && !cfg.ignoreMismatchedSizes) {
+    throw new UserError(
+      `${flag} ${cfg.model}: its classification head has ${old.num_labels} labels, ${dataHas}; ` +
+        "pass --ignore-mismatched-sizes to train a fresh head",
+    );
+  }
+  const weights = new Map(source.weights);
+  const oldShapes = new Map(parameterSpecs(old).map((s) => [s.name, s.shape]));
+  const changed: string[] = [];
+  for (const spec of parameterSpecs(config)) {
+    const before = oldShapes.get(spec.name)!;
+    if (before.join(",") === spec.shape.join(",")) continue;
+    weights.set(spec.name, initHostParam(spec, config, cfg.seed));
+    changed.push(
+      `- ${spec.name}: found shape [${before}] in the checkpoint and [${spec.shape}] in the model instantiated`,
+    );
+  }
+  const report = source.freshHead ? source.loadReport : [
+    source.loadReport,
+    "Some weights of DistilBertForSequenceClassification were not initialized from the model checkpoint at " +
+    `${cfg.model} and are newly initialized because the shapes did not match:`,
+    ...changed,
+    "You should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.",
+  ].filter((l) => l).join("\n");
+  return { ...source, config, weights, loadReport: report, freshHead: true };
 }
 
 /** `deno task info --model`: the config (HF field names) and the classifier's parameter count. */

@@ -28,6 +28,8 @@ export interface RunReport {
   init: "pretrained" | "scratch";
   steps: StepRecord[];
   evals: EvalRecord[];
+  /** The class names in id order (the model's id2label); default NEGATIVE, POSITIVE for two. */
+  labelNames?: string[];
   /** The final evaluation (e.g. of the best checkpoint); defaults to the last of `evals`. */
   finalMetrics?: EvalRecord;
   notes?: string[];
@@ -446,35 +448,50 @@ function shade(rgb: [number, number, number], t: number): string {
   return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 }
 
-function confusionTable(cm: ConfusionMatrix): string {
-  const names = ["NEGATIVE", "POSITIVE"];
-  const flat = [cm[0][0], cm[0][1], cm[1][0], cm[1][1]].map((v) => (Number.isFinite(v) ? v : 0));
-  const total = flat.reduce((a, b) => a + b, 0);
-  const max = Math.max(1, ...flat);
-  const rows = [0, 1].map((a) => {
-    const rowTotal = flat[a * 2] + flat[a * 2 + 1];
-    const cells = [0, 1].map((p) => {
-      const v = flat[a * 2 + p];
+function confusionTable(cm: ConfusionMatrix, labelNames?: string[]): string {
+  const k = cm.length;
+  const names = labelNames?.length === k
+    ? labelNames
+    : k === 2
+    ? ["NEGATIVE", "POSITIVE"]
+    : cm.map((_, i) => `${i}`);
+  const cell = (a: number, p: number) => (Number.isFinite(cm[a]?.[p]) ? cm[a][p] : 0);
+  const total = cm.reduce((s, row, a) => s + row.reduce((t, _, p) => t + cell(a, p), 0), 0);
+  const max = Math.max(1, ...cm.flatMap((row, a) => row.map((_, p) => cell(a, p))));
+  const rows = cm.map((row, a) => {
+    const rowTotal = row.reduce((t, _, p) => t + cell(a, p), 0);
+    const cells = row.map((_, p) => {
+      const v = cell(a, p);
       const t = 0.08 + 0.92 * (v / max);
       const correct = a === p;
       const bg = shade(correct ? [37, 99, 235] : [220, 38, 38], total > 0 ? t : 0);
       const fg = total > 0 && t > 0.55 ? "#fff" : "#111827";
       const pct = rowTotal > 0 ? `${((v / rowTotal) * 100).toFixed(1)}% of actual` : "–";
-      const label = correct
-        ? (a === 1 ? "true positive" : "true negative")
-        : (a === 1 ? "false negative" : "false positive");
-      return `<td class="cell" style="background:${bg};color:${fg}" title="${label}"><b>${fmtInt(v)}</b>` +
-        `<span>${label}<br>${pct}</span></td>`;
+      const label = k === 2
+        ? correct
+          ? (a === 1 ? "true positive" : "true negative")
+          : (a === 1 ? "false negative" : "false positive")
+        : correct
+        ? "correct"
+        : `predicted ${names[p]}`;
+      return `<td class="cell" style="background:${bg};color:${fg}" title="${escapeHtml(label)}"><b>${
+        fmtInt(v)
+      }</b><span>${escapeHtml(label)}<br>${pct}</span></td>`;
     }).join("");
-    return `<tr><th class="rowh">${names[a]}</th>${cells}<td class="num muted">${fmtInt(rowTotal)}</td></tr>`;
+    return `<tr><th class="rowh">${escapeHtml(names[a])}</th>${cells}<td class="num muted">${
+      fmtInt(rowTotal)
+    }</td></tr>`;
   }).join("");
-  return `<table class="cm"><tr><th></th><th colspan="2" class="axis">predicted</th><th></th></tr>` +
-    `<tr><th class="axis rowh">actual ↓</th><th>${names[0]}</th><th>${
-      names[1]
-    }</th><th class="muted">total</th></tr>` +
-    `${rows}<tr><th></th><td class="num muted" style="text-align:center">${fmtInt(flat[0] + flat[2])}</td>` +
-    `<td class="num muted" style="text-align:center">${fmtInt(flat[1] + flat[3])}</td>` +
-    `<td class="num muted">${fmtInt(total)}</td></tr></table>`;
+  const columnTotals = names.map((_, p) =>
+    `<td class="num muted" style="text-align:center">${
+      fmtInt(cm.reduce((t, _, a) => t + cell(a, p), 0))
+    }</td>`
+  ).join("");
+  return `<table class="cm"><tr><th></th><th colspan="${k}" class="axis">predicted</th><th></th></tr>` +
+    `<tr><th class="axis rowh">actual ↓</th>${
+      names.map((n) => `<th>${escapeHtml(n)}</th>`).join("")
+    }<th class="muted">total</th></tr>` +
+    `${rows}<tr><th></th>${columnTotals}<td class="num muted">${fmtInt(total)}</td></tr></table>`;
 }
 
 function card(k: string, v: string, title = ""): string {
@@ -527,7 +544,9 @@ export function renderReport(run: RunReport): string {
   }`;
   const cards = [
     card("accuracy", fmtPct(final?.eval_accuracy), "final evaluation accuracy"),
-    card("F1", fmtFixed(final?.eval_f1, 4), "final evaluation F1 (positive class)"),
+    final?.eval_f1 === undefined && final
+      ? card("macro F1", fmtFixed(final.eval_macro_f1, 4), "final evaluation F1, mean over the classes")
+      : card("F1", fmtFixed(final?.eval_f1, 4), "final evaluation F1 (positive class)"),
     card("eval loss", fmtFixed(final?.eval_loss, 4)),
     card("train loss", fmtFixed(lastSmoothed, 4), `smoothed (EMA span ${span}) at the last step`),
     card("steps", lastStep ? fmtInt(lastStep.step) : "0"),
@@ -576,6 +595,12 @@ export function renderReport(run: RunReport): string {
       }],
     })
     : "";
+  // More than two classes: the macro averages stand in for the positive class's precision, recall and F1.
+  const multi = evals.some((e) => e.eval_f1 === undefined && e.eval_macro_f1 !== undefined);
+  const pre = multi ? "macro " : "";
+  const precisionOf = (e: EvalRecord) => e.eval_precision ?? e.eval_macro_precision;
+  const recallOf = (e: EvalRecord) => e.eval_recall ?? e.eval_macro_recall;
+  const f1Of = (e: EvalRecord) => e.eval_f1 ?? e.eval_macro_f1;
   const evalMetricsChart = lineChart({
     title: "Evaluation metrics",
     xLabel: "step",
@@ -590,26 +615,26 @@ export function renderReport(run: RunReport): string {
         points: evals.map((e) => ({ x: e.step, y: e.eval_accuracy })),
       },
       {
-        name: "F1",
+        name: `${pre}F1`,
         color: "#db2777",
         markers: true,
-        points: evals.map((e) => ({ x: e.step, y: e.eval_f1 })),
+        points: evals.map((e) => ({ x: e.step, y: f1Of(e) })),
       },
       {
-        name: "precision",
+        name: `${pre}precision`,
         color: "#f59e0b",
         dashed: true,
         strokeWidth: 1.5,
         markers: true,
-        points: evals.map((e) => ({ x: e.step, y: e.eval_precision })),
+        points: evals.map((e) => ({ x: e.step, y: precisionOf(e) })),
       },
       {
-        name: "recall",
+        name: `${pre}recall`,
         color: "#10b981",
         dashed: true,
         strokeWidth: 1.5,
         markers: true,
-        points: evals.map((e) => ({ x: e.step, y: e.eval_recall })),
+        points: evals.map((e) => ({ x: e.step, y: recallOf(e) })),
       },
     ],
   });
@@ -631,26 +656,40 @@ export function renderReport(run: RunReport): string {
   const evalRows = evals.map((e) =>
     `<tr><td class="num">${fmtInt(e.step)}</td><td class="num">${fmtFixed(e.epoch, 2)}</td>` +
     `<td class="num">${fmtFixed(e.eval_loss, 4)}</td><td class="num">${fmtPct(e.eval_accuracy)}</td>` +
-    `<td class="num">${fmtFixed(e.eval_precision, 4)}</td><td class="num">${
-      fmtFixed(e.eval_recall, 4)
-    }</td>` +
-    `<td class="num">${fmtFixed(e.eval_f1, 4)}</td></tr>`
+    `<td class="num">${fmtFixed(precisionOf(e), 4)}</td><td class="num">${fmtFixed(recallOf(e), 4)}</td>` +
+    `<td class="num">${fmtFixed(f1Of(e), 4)}</td></tr>`
   ).join("");
   const evalTable = evals.length > 0
     ? `<table><tr><th class="num">step</th><th class="num">epoch</th><th class="num">loss</th>` +
-      `<th class="num">accuracy</th><th class="num">precision</th><th class="num">recall</th>` +
-      `<th class="num">F1</th></tr>${evalRows}</table>`
+      `<th class="num">accuracy</th><th class="num">${pre}precision</th><th class="num">${pre}recall</th>` +
+      `<th class="num">${pre}F1</th></tr>${evalRows}</table>`
     : `<p class="muted">No evaluations were run.</p>`;
 
   const finalSection = final
     ? `<section><h2>Confusion matrix${
       run.finalMetrics ? " (final evaluation)" : ` (evaluation at step ${fmtInt(final.step)})`
-    }</h2><div class="row">${confusionTable(final.eval_confusion_matrix)}${
+    }</h2><div class="row">${confusionTable(final.eval_confusion_matrix, run.labelNames)}${
       kvTable([
         ["accuracy", fmtPct(final.eval_accuracy)],
-        ["precision", fmtFixed(final.eval_precision, 4)],
-        ["recall", fmtFixed(final.eval_recall, 4)],
-        ["F1", fmtFixed(final.eval_f1, 4)],
+        ...(final.eval_f1 !== undefined
+          ? [
+            ["precision", fmtFixed(final.eval_precision, 4)],
+            ["recall", fmtFixed(final.eval_recall, 4)],
+            ["F1", fmtFixed(final.eval_f1, 4)],
+          ] as [string, string][]
+          : []),
+        [
+          "macro precision / recall / F1",
+          [final.eval_macro_precision, final.eval_macro_recall, final.eval_macro_f1].map((v) =>
+            fmtFixed(v, 4)
+          ).join(" / "),
+        ],
+        [
+          "weighted precision / recall / F1",
+          [final.eval_weighted_precision, final.eval_weighted_recall, final.eval_weighted_f1].map((v) =>
+            fmtFixed(v, 4)
+          ).join(" / "),
+        ],
         ["loss", fmtFixed(final.eval_loss, 4)],
         ...(final.eval_samples !== undefined
           ? [["samples", fmtInt(final.eval_samples)] as [string, string]]
