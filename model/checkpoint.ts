@@ -8,7 +8,8 @@ import { UserError } from "../util/errors.ts";
 import { exists, writeDirAtomic } from "../util/fs.ts";
 import type { BertTokenizer } from "../data/tokenizer.ts";
 import { writeTokenizerFiles } from "../data/tokenizer_files.ts";
-import { type DistilBertConfig, hfConfigJson, readConfigFile } from "./config.ts";
+import { type DistilBertConfig, hfConfigJson } from "./config.ts";
+import { readConfigFile } from "./config_file.ts";
 import { HEAD_PARAM_NAMES, initHostParam, parameterSpecs } from "./params.ts";
 import { type HostTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
 

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { initGpu } from "../autograd/mod.ts";
 import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
+import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
@@ -59,6 +60,7 @@ async function loadTrained(spec: string) {
   }
   await initGpu();
   const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+  useDiskAutotuneCache();
   await autotuneAttention([model.attentionShape(32, 256)]);
   await autotuneMatmul(model.matmulShapes(32, 256));
   return { dir, model, tokenizer, loaded };
