@@ -255,6 +255,11 @@ export interface AutotuneOptions {
   force?: boolean;
   /** Progress lines (default: silent). */
   log?: (line: string) => void;
+  /**
+   * The most FLOPs a timed matmul proxy may have (default: 4e8 on CPU adapters, 2e10 elsewhere). A page
+   * on SwiftShader (about 1 GFLOP/s) asks for less, so that tuning does not hold up loading the model.
+   */
+  proxyFlops?: number;
 }
 
 export interface TuneResult {
@@ -289,7 +294,7 @@ export async function autotuneMatmul(
   const cached = cache.adapters[key] ?? {};
   const cpu = isCpuAdapter();
   // CPU drivers run ~10-40 GFLOP/s: time a proxy of ≤ 0.4 GFLOP (m ≥ 256); GPUs can afford the real shape.
-  const maxFlops = cpu ? 4e8 : 2e10;
+  const maxFlops = opts.proxyFlops ?? (cpu ? 4e8 : 2e10);
   const l = gpu().limits;
   const maxBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
   let changed = false;
