@@ -126,30 +126,38 @@ export async function servePage(o: ServeOptions): Promise<void> {
     }],
     ...(o.extra ?? []),
   ]);
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: o.port,
-    signal: o.signal,
-    onListen: ({ port }) => o.onListen?.(`http://127.0.0.1:${port}/`),
-  }, async (req) => {
-    const path = new URL(req.url).pathname;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return new Response("method not allowed", { status: 405 });
-    }
-    const route = routes.get(path);
-    const headers = { "cache-control": "no-store" };
-    if (route) return new Response(route.body, { headers: { ...headers, "content-type": route.type } });
-    const name = path.startsWith("/model/") ? path.slice("/model/".length) : null;
-    if (o.model !== undefined && name !== null && (MODEL_FILES as readonly string[]).includes(name)) {
-      try {
-        const file = await Deno.open(join(o.model, name), { read: true });
-        const ext = name.slice(name.lastIndexOf("."));
-        return new Response(file.readable, { headers: { ...headers, "content-type": TYPES[ext] } });
-      } catch {
-        return new Response("not found", { status: 404 });
+  const serve = () =>
+    Deno.serve({
+      hostname: "127.0.0.1",
+      port: o.port,
+      signal: o.signal,
+      onListen: ({ port }) => o.onListen?.(`http://127.0.0.1:${port}/`),
+    }, async (req) => {
+      const path = new URL(req.url).pathname;
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        return new Response("method not allowed", { status: 405 });
       }
-    }
-    return new Response("not found", { status: 404 });
-  });
+      const route = routes.get(path);
+      const headers = { "cache-control": "no-store" };
+      if (route) return new Response(route.body, { headers: { ...headers, "content-type": route.type } });
+      const name = path.startsWith("/model/") ? path.slice("/model/".length) : null;
+      if (o.model !== undefined && name !== null && (MODEL_FILES as readonly string[]).includes(name)) {
+        try {
+          const file = await Deno.open(join(o.model, name), { read: true });
+          const ext = name.slice(name.lastIndexOf("."));
+          return new Response(file.readable, { headers: { ...headers, "content-type": TYPES[ext] } });
+        } catch {
+          return new Response("not found", { status: 404 });
+        }
+      }
+      return new Response("not found", { status: 404 });
+    });
+  let server: Deno.HttpServer;
+  try {
+    server = serve();
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) throw new UserError(`--port ${o.port}: already in use`);
+    throw err;
+  }
   await server.finished;
 }

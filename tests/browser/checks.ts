@@ -3,7 +3,7 @@
  * kernel of the catalog through Chromium's WGSL compiler (Tint), and a representative set of the op checks
  * that tests/ runs under Deno, against the same float64 references and finite differences (checkOp).
  */
-import { gpu, initGpu } from "../../autograd/runtime.ts";
+import { DEFAULT_RUNTIME_OPTIONS, gpu, initGpu } from "../../autograd/runtime.ts";
 import { Tensor } from "../../autograd/tensor.ts";
 import * as op from "../../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../../kernels/matmul.ts";
@@ -17,26 +17,47 @@ export interface CompileReport {
   /** f16 kernels not compiled: the adapter has no shader-f16. */
   skippedF16: number;
   shaderF16: boolean;
+  /** The device's maxStorageBufferBindingSize: the adapter's, or the WebGPU default (128 MiB) with ?limits=default. */
+  maxStorageBinding: number;
   failures: { name: string; message: string }[];
+  /**
+   * What Tint said of a kernel it must reject (the out-of-range f32 literal -3.40282347e+38 that F32_MIN once
+   * was): proof that the check sees compilation errors at all. Empty if it accepted it.
+   */
+  canary: string;
+}
+
+/** A shader Tint rejects and naga accepted: an f32 literal just outside f32's finite range. */
+const CANARY = "@compute @workgroup_size(1) fn main() { var x: f32 = -3.40282347e+38; x += 1.0; }";
+
+/** The runtime as the test asks for it: `?limits=default` gives the WebGPU default limits (as CI's second suite). */
+function start() {
+  const limits = new URLSearchParams(location.search).get("limits") === "default" ? "default" : "adapter";
+  return initGpu({ ...DEFAULT_RUNTIME_OPTIONS, limits });
 }
 
 /**
  * Compiles every kernel of kernelCatalog() (the f16 ones where the device has shader-f16) into a shader module
- * and a compute pipeline; a failure is any compilation error message or pipeline creation error.
+ * and a compute pipeline; a failure is any compilation error message or pipeline creation error. The kernels
+ * compile concurrently (Chromium compiles pipelines off the page's thread).
  */
 export async function compileKernels(): Promise<CompileReport> {
-  const rt = await initGpu();
+  const rt = await start();
   const device = rt.device;
   const shaderF16 = device.features.has("shader-f16");
-  const report: CompileReport = { total: 0, compiled: 0, skippedF16: 0, shaderF16, failures: [] };
-  for (const k of kernelCatalog()) {
-    report.total++;
-    if (k.f16 && !shaderF16) {
-      report.skippedF16++;
-      continue;
-    }
-    device.pushErrorScope("validation");
-    const module = device.createShaderModule({ code: k.wgsl, label: k.name });
+  const catalog = kernelCatalog();
+  const report: CompileReport = {
+    total: catalog.length,
+    compiled: 0,
+    skippedF16: 0,
+    shaderF16,
+    maxStorageBinding: device.limits.maxStorageBufferBindingSize,
+    failures: [],
+    canary: "",
+  };
+  device.pushErrorScope("validation");
+  const compile = async (name: string, code: string) => {
+    const module = device.createShaderModule({ code, label: name });
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === "error");
     let message = errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ");
@@ -44,16 +65,28 @@ export async function compileKernels(): Promise<CompileReport> {
       await device.createComputePipelineAsync({
         layout: "auto",
         compute: { module, entryPoint: "main" },
-        label: k.name,
+        label: name,
       });
     } catch (err) {
       message ||= (err as Error).message;
     }
-    const scoped = await device.popErrorScope();
-    if (scoped) message ||= scoped.message;
-    if (message) report.failures.push({ name: k.name, message: message.split("\n").slice(0, 4).join(" ") });
-    else report.compiled++;
-  }
+    return message ? message.split("\n").slice(0, 4).join(" ") : "ok";
+  };
+  const outcomes = await Promise.all(
+    catalog.map((k) => k.f16 && !shaderF16 ? Promise.resolve("skipped") : compile(k.name, k.wgsl)),
+  );
+  const scoped = await device.popErrorScope();
+  // The canary's errors go to its own scope: they are expected.
+  device.pushErrorScope("validation");
+  const canary = await compile("canary", CANARY);
+  await device.popErrorScope();
+  report.canary = canary === "ok" ? "" : canary;
+  outcomes.forEach((outcome, i) => {
+    if (outcome === "skipped") report.skippedF16++;
+    else if (outcome === "ok") report.compiled++;
+    else report.failures.push({ name: catalog[i].name, message: outcome });
+  });
+  if (scoped) report.failures.push({ name: "(device)", message: scoped.message });
   return report;
 }
 
@@ -140,7 +173,7 @@ function refAttention(
 
 /** The op checks, forward and backward each, against float64 and finite differences. */
 export async function opChecks(): Promise<CheckResult[]> {
-  await initGpu();
+  await start();
   const results: CheckResult[] = [];
   await matmulPlans(results);
   for (const layout of ["workgroup", "thread"] as const) {
