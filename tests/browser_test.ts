@@ -97,7 +97,17 @@ Deno.test("deno task serve: the page, its bundle and the model's files on 127.0.
       };
       assert.equal((await get("")).status, 200);
       assert.equal((await get("app.js")).status, 200);
-      assert.deepEqual(JSON.parse(new TextDecoder().decode((await get("info.json")).body)), { model: dir });
+      assert.deepEqual(JSON.parse(new TextDecoder().decode((await get("info.json")).body)), {
+        model: dir,
+        files: [
+          "config.json",
+          "model.safetensors",
+          "tokenizer.json",
+          "tokenizer_config.json",
+          "vocab.txt",
+          "run_config.json",
+        ],
+      });
       const config = await get("model/config.json");
       assert.deepEqual(config.body, await Deno.readFile(join(dir, "config.json")));
       assert.equal(
@@ -197,6 +207,9 @@ Deno.test({
   try {
     const page = context.pages()[0] ?? await context.newPage();
     page.on("pageerror", (e) => pageErrors.push(e.message));
+    page.on("console", (m) => {
+      if (m.type() === "error") pageErrors.push(`console: ${m.text()}`);
+    });
 
     await t.step("every kernel of the catalog compiles in Tint", async () => {
       // CI's second suite (DISTILBERT_WEBGPU_LIMITS=default) runs the page's checks at the default limits too.
@@ -244,6 +257,7 @@ Deno.test({
           },
         );
         assert.equal(await page.textContent("#problem"), "");
+        assert.deepEqual(pageErrors, []); // no failed request either (the page asks only for files the server has)
         assert.match((await page.textContent("#status"))!, /my-model.*max_length 64/);
         await context.setOffline(true); // everything is loaded: classifying needs no network
         try {

@@ -16,6 +16,8 @@ import {
   type AutotuneCacheFile,
   autotuneMatmul,
   type AutotuneStore,
+  flopsOf,
+  proxyShape,
   setAutotuneStore,
 } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
@@ -37,12 +39,20 @@ export interface ModelSource {
   read(name: string): Promise<Uint8Array | null>;
 }
 
-/** A model directory served over HTTP (`deno task serve` puts it at `model/`): 404 means absent. */
-export function urlSource(base: string, label?: string, fetchFn: typeof fetch = fetch): ModelSource {
+/**
+ * A model directory served over HTTP (`deno task serve` puts it at `model/`): 404 means absent. `present`,
+ * when the server lists its files, spares the requests for files it does not have.
+ */
+export function urlSource(
+  base: string,
+  opts: { label?: string; present?: string[]; fetch?: typeof fetch } = {},
+): ModelSource {
   const root = base.endsWith("/") ? base : `${base}/`;
+  const fetchFn = opts.fetch ?? fetch;
   return {
-    label: label ?? root,
+    label: opts.label ?? root,
     async read(name) {
+      if (opts.present && !opts.present.includes(name)) return null;
       let response: Response;
       try {
         response = await fetchFn(root + name);
@@ -85,6 +95,8 @@ export const REQUIRED_FILES = ["config.json", "model.safetensors"] as const;
 export interface Prediction {
   text: string;
   label: string;
+  /** The predicted label's index (config.json's id2label key). */
+  labelId: number;
   /** The predicted label's probability. */
   probability: number;
   /** Probability per label, in label order (`prob_positive` is probabilities[1] for two labels). */
@@ -110,6 +122,11 @@ export interface LoadTimings {
   parseMs: number;
   /** Uploading the weights and autotuning the kernels on this adapter. */
   gpuMs: number;
+  /**
+   * A first prediction of a short text: the forward's remaining kernels compile here, not on the first review
+   * (the backward's compile on the first explanation).
+   */
+  warmupMs: number;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
@@ -227,22 +244,32 @@ export class PageClassifier {
     for (const t of model.params.values()) t.requiresGrad = false;
     // The shapes a page runs most: one review at a time at the trained length, forward (x·Wᵀ, and the
     // attention products where attention runs unfused). Other shapes get the heuristic's kernel. Choices
-    // persist in localStorage. CPU adapters (SwiftShader: about 1 GFLOP/s) time small matmul proxies and
-    // keep fused attention untimed (its proxy cannot shrink below one head of seq² scores: 20+ s at 512).
+    // persist in localStorage. CPU adapters (SwiftShader: about 1 GFLOP/s) time small matmul proxies, only
+    // of shapes whose proxy stays small (a base model's 128 × 3072 × 768 cannot shrink: 2 minutes of timing),
+    // and keep fused attention untimed (its proxy cannot shrink below one head of seq² scores: 20+ s at 512).
     if (localAutotuneStore) setAutotuneStore(localAutotuneStore);
     const log = (line: string) => console.log(line);
     const cpu = isCpuAdapter();
     if (!cpu) await autotuneAttention([model.attentionShape(1, maxLength)], { log });
     const proxyFlops = cpu ? 3e7 : undefined;
-    const forward = model.matmulShapes(1, maxLength).filter((s) => !s.transA && (s.transB || s.batch > 1));
+    const forward = model.matmulShapes(1, maxLength).filter((s) =>
+      !s.transA && (s.transB || s.batch > 1) &&
+      (!cpu || flopsOf(proxyShape(s, proxyFlops!)) <= 2 * proxyFlops!)
+    );
     await autotuneMatmul(forward, { log, proxyFlops });
     await gpu().sync();
     const t3 = performance.now();
-    return new PageClassifier(model, tok.tokenizer, maxLength, source.label, {
+    const classifier = new PageClassifier(model, tok.tokenizer, maxLength, source.label, {
       fetchMs: t1 - t0,
       parseMs: t2 - t1,
       gpuMs: t3 - t2,
+      warmupMs: 0,
     }, notes);
+    // Pipelines compile on first use (up to a second each on SwiftShader): the forward's now, while the page
+    // says "loading", so that the first label comes as fast as the next.
+    await classifier.predict(["a warm-up"]);
+    classifier.timings.warmupMs = performance.now() - t3;
+    return classifier;
   }
 
   /** The rows of `texts` as `deno task predict` makes them: [CLS] ... [SEP], truncated at maxLength. */
@@ -276,6 +303,7 @@ export class PageClassifier {
     return {
       text,
       label: String(names[best] ?? best),
+      labelId: best,
       probability: probabilities[best],
       probabilities,
       logits: values,
@@ -316,10 +344,7 @@ export class PageClassifier {
     const rows = this.encode([text]);
     const batch = makeBatch(rows, [0]);
     const S = batch.seq, D = this.config.dim;
-    const label = Number(
-      Object.entries(this.config.id2label ?? {}).find(([, name]) => name === prediction.label)?.[0] ??
-        prediction.label,
-    );
+    const label = prediction.labelId;
     const table = this.model.params.get("distilbert.embeddings.word_embeddings.weight")!;
     const words = keep(noGrad(() => tidy(() => embedding(batch.ids, [S], table, this.config.pad_token_id))));
     words.requiresGrad = true;

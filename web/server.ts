@@ -101,6 +101,13 @@ export async function checkModelDir(dir: string): Promise<void> {
   }
 }
 
+/** The MODEL_FILES that `dir` has (the page asks only for those). */
+async function presentFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of MODEL_FILES) if (await isFile(join(dir, name))) out.push(name);
+  return out;
+}
+
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
@@ -121,7 +128,10 @@ export async function servePage(o: ServeOptions): Promise<void> {
     ["/index.html", { body: html, type: "text/html; charset=utf-8" }],
     ["/app.js", { body: app, type: "text/javascript; charset=utf-8" }],
     ["/info.json", {
-      body: JSON.stringify({ model: o.model !== undefined ? o.model : null }),
+      body: JSON.stringify({
+        model: o.model ?? null,
+        files: o.model !== undefined ? await presentFiles(o.model) : [],
+      }),
       type: "application/json; charset=utf-8",
     }],
     ...(o.extra ?? []),
