@@ -203,12 +203,19 @@ Deno.test({
     headless: true,
     args: CHROMIUM_ARGS,
   });
+  // Waits, not timings: SwiftShader on a busy CPU can take minutes where a GPU takes milliseconds.
+  context.setDefaultTimeout(600_000);
   const pageErrors: string[] = [];
   try {
     const page = context.pages()[0] ?? await context.newPage();
     page.on("pageerror", (e) => pageErrors.push(e.message));
     page.on("console", (m) => {
-      if (m.type() === "error") pageErrors.push(`console: ${m.text()}`);
+      if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) {
+        pageErrors.push(`console: ${m.text()}`);
+      }
+    });
+    page.on("response", (r) => {
+      if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
     });
 
     await t.step("every kernel of the catalog compiles in Tint", async () => {
@@ -251,10 +258,6 @@ Deno.test({
         await page.goto(base);
         await page.waitForFunction(
           () => ["ready", "failed"].includes(document.getElementById("status")!.dataset.state!),
-          null,
-          {
-            timeout: 120_000,
-          },
         );
         assert.equal(await page.textContent("#problem"), "");
         assert.deepEqual(pageErrors, []); // no failed request either (the page asks only for files the server has)
@@ -263,9 +266,7 @@ Deno.test({
         try {
           await page.fill("#reviews", TEXTS.join("\n"));
           await page.click("#classify");
-          await page.waitForFunction((n) => document.querySelectorAll(".result").length === n, TEXTS.length, {
-            timeout: 120_000,
-          });
+          await page.waitForFunction((n) => document.querySelectorAll(".result").length === n, TEXTS.length);
           await page.waitForFunction(() => document.getElementById("status")!.dataset.state === "ready");
         } finally {
           await context.setOffline(false);
@@ -305,8 +306,6 @@ Deno.test({
         () =>
           /my-model/.test(document.getElementById("status")!.textContent!) &&
           document.getElementById("status")!.dataset.state === "ready",
-        null,
-        { timeout: 120_000 },
       );
       await page.fill("#reviews", TEXTS[0]);
       await page.click("#classify");
