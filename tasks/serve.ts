@@ -25,7 +25,7 @@ runMain(async () => {
   const model = v.model !== undefined ? await resolveModelDir(v.model) : undefined;
   const abort = new AbortController();
   Deno.addSignalListener("SIGINT", () => abort.abort());
-  Deno.addSignalListener("SIGTERM", () => abort.abort());
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", () => abort.abort());
   await servePage({
     model,
     port,
