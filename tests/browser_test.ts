@@ -235,6 +235,9 @@ Deno.test({
             ? ` (${report.skippedF16} f16 kernels skipped: the adapter has no shader-f16)`
             : ""),
       );
+      if (limits) {
+        assert.equal(report.maxStorageBinding, 128 * 2 ** 20, "the page runs at the default limits");
+      }
       assert.match(report.canary, /./, "Tint accepted a kernel it must reject: the check sees no errors");
       assert.deepEqual(report.failures, []);
       assert.equal(report.total, kernelCatalog().length);

@@ -3,7 +3,8 @@
  * kernel of the catalog through Chromium's WGSL compiler (Tint), and a representative set of the op checks
  * that tests/ runs under Deno, against the same float64 references and finite differences (checkOp).
  */
-import { DEFAULT_RUNTIME_OPTIONS, gpu, initGpu } from "../../autograd/runtime.ts";
+import { gpuStarted } from "./start_gpu.ts"; // first: the runtime starts with the page's limits
+import { gpu } from "../../autograd/runtime.ts";
 import { Tensor } from "../../autograd/tensor.ts";
 import * as op from "../../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../../kernels/matmul.ts";
@@ -30,19 +31,13 @@ export interface CompileReport {
 /** A shader Tint rejects and naga accepted: an f32 literal just outside f32's finite range. */
 const CANARY = "@compute @workgroup_size(1) fn main() { var x: f32 = -3.40282347e+38; x += 1.0; }";
 
-/** The runtime as the test asks for it: `?limits=default` gives the WebGPU default limits (as CI's second suite). */
-function start() {
-  const limits = new URLSearchParams(location.search).get("limits") === "default" ? "default" : "adapter";
-  return initGpu({ ...DEFAULT_RUNTIME_OPTIONS, limits });
-}
-
 /**
  * Compiles every kernel of kernelCatalog() (the f16 ones where the device has shader-f16) into a shader module
  * and a compute pipeline; a failure is any compilation error message or pipeline creation error. The kernels
  * compile concurrently (Chromium compiles pipelines off the page's thread).
  */
 export async function compileKernels(): Promise<CompileReport> {
-  const rt = await start();
+  const rt = await gpuStarted;
   const device = rt.device;
   const shaderF16 = device.features.has("shader-f16");
   const catalog = kernelCatalog();
@@ -173,7 +168,7 @@ function refAttention(
 
 /** The op checks, forward and backward each, against float64 and finite differences. */
 export async function opChecks(): Promise<CheckResult[]> {
-  await start();
+  await gpuStarted;
   const results: CheckResult[] = [];
   await matmulPlans(results);
   for (const layout of ["workgroup", "thread"] as const) {
