@@ -5,6 +5,7 @@
 export * from "./autograd/mod.ts";
 export { type Batch, DistilBertClassifier } from "./model/distilbert.ts";
 export * from "./model/config.ts";
+export { readConfigFile } from "./model/config_file.ts";
 export * from "./model/params.ts";
 export * from "./model/safetensors.ts";
 export * from "./model/checkpoint.ts";

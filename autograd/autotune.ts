@@ -2,8 +2,9 @@
  * Matmul autotuning: per adapter and shape bucket, time every variant that supports the shape and keep the
  * fastest. Ops dispatch synchronously, so tuning happens up front: `await autotuneMatmul(shapes)` once
  * before training (with `matmulShapesFor(...)`), which installs a chooser that reads the tuned table and
- * falls back to a heuristic for shapes it has not seen. Choices are cached in memory and on disk
- * ($XDG_CACHE_HOME or ~/.cache, distilbert-webgpu/matmul-autotune.json), keyed by adapter and bucket.
+ * falls back to a heuristic for shapes it has not seen. Choices are cached in memory and, where a store is
+ * installed (`setAutotuneStore`: under Deno, autograd/autotune_disk.ts puts them in $XDG_CACHE_HOME or
+ * ~/.cache, distilbert-webgpu/matmul-autotune.json; a page has none), keyed by adapter and bucket.
  * `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone is installed).
  */
 import { gpu, isCpuAdapter } from "./runtime.ts";
@@ -24,7 +25,7 @@ import {
 } from "./ops.ts";
 import { Tensor, tidy } from "./tensor.ts";
 import { MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from "../kernels/matmul.ts";
-import { writeJsonFile } from "../util/fs.ts";
+import { envVar } from "../util/host.ts";
 
 /** Bumped when variants change meaning, so stale cached choices are not reused. */
 const CACHE_VERSION = 5;
@@ -121,39 +122,38 @@ export function heuristicVariant(s: MatmulShape, cpu = isCpuAdapter()): MatmulVa
 const table = new Map<string, string>();
 let tableAdapter: string | null = null;
 
-function cachePath(): string | null {
-  try {
-    const base = Deno.env.get("XDG_CACHE_HOME") ||
-      (Deno.env.get("HOME") ? `${Deno.env.get("HOME")}/.cache` : null);
-    return base ? `${base}/distilbert-webgpu/matmul-autotune.json` : null;
-  } catch {
-    return null; // no env permission
-  }
-}
-
-interface CacheFile {
+/** The tuned choices of every adapter seen: bucket → plan name, by adapter key. */
+export interface AutotuneCacheFile {
   version: number;
   adapters: Record<string, Record<string, string>>;
 }
 
-async function readCache(path: string | null): Promise<CacheFile> {
-  const empty = { version: CACHE_VERSION, adapters: {} };
-  if (!path) return empty;
-  try {
-    const data = JSON.parse(await Deno.readTextFile(path)) as CacheFile;
-    return data.version === CACHE_VERSION && typeof data.adapters === "object" ? data : empty;
-  } catch {
-    return empty; // missing, unreadable or corrupt: retune
-  }
+/**
+ * Where tuned choices persist between runs. None by default (tuned once per process, as in a page); under
+ * Deno, autograd/autotune_disk.ts installs `~/.cache/distilbert-webgpu/matmul-autotune.json`.
+ */
+export interface AutotuneStore {
+  /** The stored choices; null when there are none or they cannot be read (then everything is retuned). */
+  read(): Promise<AutotuneCacheFile | null>;
+  /** Stores the choices (failures are the store's to report: tuning goes on without it). */
+  write(cache: AutotuneCacheFile): Promise<void>;
 }
 
-async function writeCache(path: string | null, cache: CacheFile): Promise<void> {
-  if (!path) return;
-  try {
-    await writeJsonFile(path, cache);
-  } catch (err) {
-    console.error(`matmul autotune: could not write ${path}: ${(err as Error).message}`);
-  }
+let store: AutotuneStore | null = null;
+
+/** Installs where tuned choices persist (null: nowhere, this process only). */
+export function setAutotuneStore(s: AutotuneStore | null): void {
+  store = s;
+}
+
+async function readCache(): Promise<AutotuneCacheFile> {
+  const empty = { version: CACHE_VERSION, adapters: {} };
+  const data = await store?.read().catch(() => null);
+  return data && data.version === CACHE_VERSION && typeof data.adapters === "object" ? data : empty;
+}
+
+async function writeCache(cache: AutotuneCacheFile): Promise<void> {
+  await store?.write(cache);
 }
 
 /**
@@ -258,6 +258,11 @@ export interface AutotuneOptions {
   force?: boolean;
   /** Progress lines (default: silent). */
   log?: (line: string) => void;
+  /**
+   * The most FLOPs a timed matmul proxy may have (default: 4e8 on CPU adapters, 2e10 elsewhere). A page
+   * on SwiftShader (about 1 GFLOP/s) asks for less, so that tuning does not hold up loading the model.
+   */
+  proxyFlops?: number;
 }
 
 export interface TuneResult {
@@ -282,21 +287,17 @@ export async function autotuneMatmul(
     tableAdapter = key;
   }
   setMatmulChooser(tunedPlan);
-  let disabled = false;
-  try {
-    disabled = Deno.env.get("DISTILBERT_AUTOTUNE") === "0";
-  } catch { /* no env permission: tune */ }
+  const disabled = envVar("DISTILBERT_AUTOTUNE") === "0";
   const results: TuneResult[] = [];
   if (disabled) {
     log("matmul autotune: disabled by DISTILBERT_AUTOTUNE=0 (heuristic choice)");
     return results;
   }
-  const path = cachePath();
-  const cache = await readCache(path);
+  const cache = await readCache();
   const cached = cache.adapters[key] ?? {};
   const cpu = isCpuAdapter();
   // CPU drivers run ~10-40 GFLOP/s: time a proxy of ≤ 0.4 GFLOP (m ≥ 256); GPUs can afford the real shape.
-  const maxFlops = cpu ? 4e8 : 2e10;
+  const maxFlops = opts.proxyFlops ?? (cpu ? 4e8 : 2e10);
   const l = gpu().limits;
   const maxBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
   let changed = false;
@@ -359,9 +360,9 @@ export async function autotuneMatmul(
   }
   if (changed) {
     // Re-read so a concurrent tuner's other buckets are kept.
-    const latest = await readCache(path);
+    const latest = await readCache();
     latest.adapters[key] = { ...(latest.adapters[key] ?? {}), ...cached };
-    await writeCache(path, latest);
+    await writeCache(latest);
   }
   return results;
 }
@@ -443,18 +444,14 @@ export async function timeAttention(
  */
 export async function autotuneAttention(shapes: AttentionShape[], opts: AutotuneOptions = {}): Promise<void> {
   const log = opts.log ?? (() => {});
-  let disabled = false;
-  try {
-    disabled = Deno.env.get("DISTILBERT_AUTOTUNE") === "0";
-  } catch { /* no env permission: tune */ }
+  const disabled = envVar("DISTILBERT_AUTOTUNE") === "0";
   if (disabled) return;
   const key = adapterKey();
   if (tableAdapter !== key) {
     table.clear();
     tableAdapter = key;
   }
-  const path = cachePath();
-  const cache = await readCache(path);
+  const cache = await readCache();
   const cached = cache.adapters[key] ?? {};
   const l = gpu().limits;
   const maxBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
@@ -488,8 +485,8 @@ export async function autotuneAttention(shapes: AttentionShape[], opts: Autotune
     );
   }
   if (changed) {
-    const latest = await readCache(path);
+    const latest = await readCache();
     latest.adapters[key] = { ...(latest.adapters[key] ?? {}), ...cached };
-    await writeCache(path, latest);
+    await writeCache(latest);
   }
 }

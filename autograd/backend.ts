@@ -1,3 +1,5 @@
+import { denoHost } from "../util/host.ts";
+
 /**
  * Which backends Deno's WebGPU (wgpu) starts. Left alone it starts all it has: on Linux, Vulkan and also
  * OpenGL through EGL, which loads Mesa's EGL and opens a second, software (llvmpipe) device with its own
@@ -15,24 +17,25 @@
 /** Sets DENO_WEBGPU_BACKEND=vulkan on Linux when a Vulkan driver is installed and the variable is unset. */
 export function preferVulkanBackend(): void {
   // The runtime also runs in browsers, where there is no Deno (and no choice to make).
-  if (typeof Deno === "undefined" || Deno.build?.os !== "linux") return;
+  const deno = denoHost;
+  if (deno === undefined || deno.build?.os !== "linux") return;
   try {
-    if (Deno.env.get("DENO_WEBGPU_BACKEND") !== undefined) return;
-    if (!hasVulkanDriver()) return;
-    Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+    if (deno.env.get("DENO_WEBGPU_BACKEND") !== undefined) return;
+    if (!hasVulkanDriver(deno)) return;
+    deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
   } catch {
     // Without env permission Deno's default (every backend) stays.
   }
 }
 
 /** True when the Vulkan loader will find a driver: VK_ICD_FILENAMES / VK_DRIVER_FILES, or an ICD manifest. */
-function hasVulkanDriver(): boolean {
-  if (Deno.env.get("VK_ICD_FILENAMES") || Deno.env.get("VK_DRIVER_FILES")) return true;
-  const dataDirs = (Deno.env.get("XDG_DATA_DIRS") || "/usr/local/share:/usr/share").split(":");
+function hasVulkanDriver(deno: typeof Deno): boolean {
+  if (deno.env.get("VK_ICD_FILENAMES") || deno.env.get("VK_DRIVER_FILES")) return true;
+  const dataDirs = (deno.env.get("XDG_DATA_DIRS") || "/usr/local/share:/usr/share").split(":");
   const dirs = [...dataDirs.map((d) => `${d}/vulkan/icd.d`), "/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d"];
   for (const dir of dirs) {
     try {
-      for (const e of Deno.readDirSync(dir)) if (e.name.endsWith(".json")) return true;
+      for (const e of deno.readDirSync(dir)) if (e.name.endsWith(".json")) return true;
     } catch { /* no such folder */ }
   }
   return false;

@@ -5,6 +5,7 @@
  */
 import { DeviceError, UserError } from "../util/errors.ts";
 import { preferVulkanBackend } from "./backend.ts";
+import { envVar } from "../util/host.ts";
 
 /** How to get an adapter when there is none: said once, in one line. */
 const NO_ADAPTER = "no WebGPU adapter found: install a GPU driver with Vulkan/Metal/D3D12 support, " +
@@ -223,13 +224,8 @@ export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
   attention: "auto",
 };
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no env permission (a page, a restricted run): defaults
-  }
-}
+/** An environment variable: none in a page (no Deno), nor without env permission. */
+const env = envVar;
 
 export function runtimeOptionsFromEnv(): RuntimeOptions {
   const limits = env("DISTILBERT_WEBGPU_LIMITS") ?? "adapter";

@@ -8,7 +8,6 @@
  * Speed: text is cut into whitespace-delimited chunks by char code, and each distinct chunk is normalised and
  * split once; its ids are cached, so the common case per chunk is one slice and one Map lookup.
  */
-import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
 import { BERT_CHAR_RULES, isAsciiPunctuation, isChineseChar } from "./bert_unicode.ts";
 
@@ -16,11 +15,6 @@ export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as 
 /** Past this many cached chunks the cache is cleared, so a huge corpus of unique strings cannot exhaust memory. */
 const CHUNK_CACHE_LIMIT = 1 << 20;
 const rules = BERT_CHAR_RULES;
-
-/** The distilbert-base-uncased `vocab.txt` shipped in `assets/`, so tokenizing works offline. */
-export function bundledVocabPath(): string {
-  return fileURLToPath(new URL("../assets/distilbert-base-uncased/vocab.txt", import.meta.url));
-}
 
 /** BertNormalizer's options, with tokenizer.json's meaning; the defaults are bert-base-uncased's. */
 export interface NormalizerOptions {
@@ -205,15 +199,6 @@ export class BertTokenizer {
   /** Parses `vocab.txt` text: one token per line, id = line number from 0. */
   static fromVocabText(text: string, source = "vocab", opts: TokenizerOptions = {}): BertTokenizer {
     return new BertTokenizer(parseVocabText(text), source, opts);
-  }
-
-  /**
-   * A tokenizer from `path`: a model directory (tokenizer.json, else vocab.txt with tokenizer_config.json),
-   * a tokenizer.json file, or a vocab.txt file.
-   */
-  static async load(path: string): Promise<BertTokenizer> {
-    const { loadTokenizer } = await import("./tokenizer_files.ts");
-    return (await loadTokenizer(path)).tokenizer;
   }
 
   /** Hugging Face's `len(tokenizer)`: the vocabulary plus added tokens beyond it. */

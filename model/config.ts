@@ -240,21 +240,15 @@ function parseLabels(
   }
 }
 
-export async function readConfigFile(path: string): Promise<DistilBertConfig> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: no such file`);
-    throw err;
-  }
+/** A config.json's text → the model's config; `nameForErrors` (a path or URL) starts every error message. */
+export function parseConfigText(text: string, nameForErrors: string): DistilBertConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path}: not valid JSON (${(err as Error).message.replace(/\s+/g, " ")})`);
+    throw new UserError(`${nameForErrors}: not valid JSON (${(err as Error).message.replace(/\s+/g, " ")})`);
   }
-  return parseHfConfig(json, path);
+  return parseHfConfig(json, nameForErrors);
 }
 
 /**

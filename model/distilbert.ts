@@ -22,7 +22,7 @@ import type { DistilBertConfig } from "./config.ts";
 import { type AttentionShape, matmulShapesFor, tunedAttention } from "../autograd/autotune.ts";
 import type { MatmulShape } from "../kernels/matmul.ts";
 import { parameterSpecs } from "./params.ts";
-import type { HostTensor } from "./safetensors.ts";
+import type { HostTensor } from "./safetensors_format.ts";
 import {
   addLayerNormModule,
   autocast,
@@ -157,9 +157,14 @@ export class DistilBertClassifier {
 
   /**
    * Logits [batch, num_labels]. Dropout is applied when `training` (masks from `seed`). `fp16` runs every
-   * matmul on f16 operands with f32 accumulation (mixed precision; see `autocast`).
+   * matmul on f16 operands with f32 accumulation (mixed precision; see `autocast`). `wordEmbeddings`
+   * ([batch·seq, dim]) replaces the lookup of `batch.ids` in the word embeddings: a leaf of the caller's,
+   * whose gradient is the input side of gradient × input attributions (web/mod.ts `explain`).
    */
-  forward(batch: Batch, opts: { training: boolean; seed?: number; fp16?: boolean }): Tensor {
+  forward(
+    batch: Batch,
+    opts: { training: boolean; seed?: number; fp16?: boolean; wordEmbeddings?: Tensor },
+  ): Tensor {
     const c = this.config, p = this.p;
     const precision = opts.fp16 ? autocast() : FULL_PRECISION;
     const mm = precision.matmul;
@@ -173,12 +178,8 @@ export class DistilBertClassifier {
     for (let i = 0; i < positions.length; i++) positions[i] = i % S;
     const mask = Tensor.fromArray(batch.mask, [B, S]);
 
-    const words = embedding(
-      batch.ids,
-      [B * S],
-      p("distilbert.embeddings.word_embeddings.weight"),
-      c.pad_token_id,
-    );
+    const words = opts.wordEmbeddings ??
+      embedding(batch.ids, [B * S], p("distilbert.embeddings.word_embeddings.weight"), c.pad_token_id);
     const pos = embedding(positions, [B * S], p("distilbert.embeddings.position_embeddings.weight"));
     let x = addLayerNormModule(p, "distilbert.embeddings.LayerNorm", words, pos, LAYER_NORM_EPS);
     x = drop.apply(x, c.dropout);

@@ -3,7 +3,7 @@
  * Face's state dict, how HF initialises each, and which ones AdamW leaves out of weight decay.
  */
 import type { DistilBertConfig } from "./config.ts";
-import type { HostTensor } from "./safetensors.ts";
+import type { HostTensor } from "./safetensors_format.ts";
 
 export interface ParamSpec {
   name: string;

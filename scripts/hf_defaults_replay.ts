@@ -18,7 +18,7 @@ import { writeParquet } from "../data/parquet_writer.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { readImdbParquet } from "../data/imdb.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { sharedDir } from "../util/fs.ts";
 import { hf, ROOT, runHf } from "../tests/hf_reference.ts";
 

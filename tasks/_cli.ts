@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { DeviceError, UserError } from "../util/errors.ts";
 import { unwritableReason } from "../util/fs.ts";
+import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 
 /**
  * Runs a task's main: user errors (and a disk that is full, read-only or forbidden, wherever the write was) and
@@ -10,6 +11,7 @@ import { unwritableReason } from "../util/fs.ts";
  */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   exitWithParentTask();
+  useDiskAutotuneCache(); // tuned kernel choices persist between runs
   try {
     await main();
   } catch (err) {

@@ -6,7 +6,8 @@ import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
 import { isImdbSplit, readImdbParquet } from "../data/imdb.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
-import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
+import { BertTokenizer } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { sharedDir, writeJsonFile } from "../util/fs.ts";
 
 const HELP = `deno task bench tokenize [flags]

@@ -17,7 +17,7 @@ import { torchPythons } from "../util/python.ts";
 import { join } from "node:path";
 import { bucketByLength, epochOrder, paddingEfficiency } from "../train/batches.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { bundledImdbSample } from "../data/imdb_source.ts";
 
 export function blockParams(c: DistilBertConfig): number {

@@ -10,7 +10,7 @@ import { checkOutputDir, checkOutputFile } from "../util/output_check.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { dataFormat } from "../data/dataset.ts";
 import { defaultTokenCacheDir, loadTokenizedSplit } from "../data/token_cache.ts";
-import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath, loadTokenizer } from "../data/tokenizer_files.ts";
 
 const HELP = `deno task tokenize [flags]
 
@@ -56,7 +56,7 @@ export async function tokenizeMain(args: string[]): Promise<void> {
   if (values.out !== undefined) await checkOutputFile(values.out, "--out");
 
   if (values.text !== undefined) {
-    const tokenizer = await BertTokenizer.load(vocabPath);
+    const tokenizer = (await loadTokenizer(vocabPath)).tokenizer;
     const ids = tokenizer.encode(values.text, { maxLength });
     console.log(`tokens (${ids.length}): ${Array.from(ids, (id) => tokenizer.idToToken[id]).join(" ")}`);
     console.log(`ids: ${Array.from(ids).join(" ")}`);
@@ -113,7 +113,7 @@ async function tokenizeJsonl(
     if (err instanceof Deno.errors.NotFound) throw new UserError(`--jsonl ${inPath}: file not found`);
     throw err;
   }
-  const tokenizer = await BertTokenizer.load(vocabPath);
+  const tokenizer = (await loadTokenizer(vocabPath)).tokenizer;
   const lines = text.split("\n");
   const out: string[] = [];
   for (let i = 0; i < lines.length; i++) {

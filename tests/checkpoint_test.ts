@@ -6,13 +6,8 @@ import {
   formatLoadReport,
   loadClassifierCheckpoint,
 } from "../model/checkpoint.ts";
-import {
-  type DistilBertConfig,
-  hfConfigJson,
-  parseHfConfig,
-  presetConfig,
-  readConfigFile,
-} from "../model/config.ts";
+import { type DistilBertConfig, hfConfigJson, parseHfConfig, presetConfig } from "../model/config.ts";
+import { readConfigFile } from "../model/config_file.ts";
 import { countParameters, HEAD_PARAM_NAMES, initHostParams, parameterSpecs } from "../model/params.ts";
 import {
   type HostTensor,

@@ -4,7 +4,7 @@ import { labelCounts, readImdbParquet, selectRows } from "../data/imdb.ts";
 import { bundledImdbSample, findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
 import { loadTokenizedSplit, sequenceAt } from "../data/token_cache.ts";
-import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath, loadTokenizer } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir } from "../util/fs.ts";
 
@@ -181,7 +181,7 @@ Deno.test("token cache: builds once, loads after, rebuilds when max_length, voca
     assert.deepEqual(built.rows, Int32Array.from({ length: 1000 }, (_, i) => i));
     const data = await readImdbParquet(parquetPath);
     assert.deepEqual(built.labels, data.labels);
-    const tokenizer = await BertTokenizer.load(vocabPath);
+    const tokenizer = (await loadTokenizer(vocabPath)).tokenizer;
     for (const i of [0, 1, 500, 999]) {
       assert.deepEqual(sequenceAt(built, i), tokenizer.encode(data.texts[i], { maxLength: 128 }));
     }

@@ -16,7 +16,7 @@ import {
 } from "../data/dataset.ts";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { stratifiedSplit } from "../train/data_source.ts";
 import { UserError } from "../util/errors.ts";
 

@@ -9,8 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { readSafetensors } from "../model/safetensors.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
-import { loadTokenizerDir } from "../data/tokenizer_files.ts";
+import { bundledVocabPath, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { sharedDir } from "../util/fs.ts";
 import { assertMatchesHf, GOLDEN, hf, runHf, TIGHT } from "./hf_reference.ts";
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { readSafetensors } from "../model/safetensors.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { assertMatchesHf, hf, ROOT, runHf, TIGHT, withTempDir } from "./hf_reference.ts";
 
 const TEXTS = [

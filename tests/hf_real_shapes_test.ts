@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensors } from "../model/safetensors.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { gpuReady } from "./helpers.ts";
 import { assertMatchesHf, FP16, GOLDEN, hf, runHf } from "./hf_reference.ts";
 

@@ -5,8 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BertTokenizer, bundledVocabPath } from "../data/tokenizer.ts";
-import { loadTokenizer, tokenizerConfigJson, tokenizerJson, vocabText } from "../data/tokenizer_files.ts";
+import { BertTokenizer } from "../data/tokenizer.ts";
+import {
+  bundledVocabPath,
+  loadTokenizer,
+  tokenizerConfigJson,
+  tokenizerJson,
+  vocabText,
+} from "../data/tokenizer_files.ts";
 import { readImdbParquet } from "../data/imdb.ts";
 import { bundledImdbSample } from "../data/imdb_source.ts";
 import { makeBertCharRules, NO_UNICODE_EXCEPTIONS } from "../data/bert_unicode.ts";

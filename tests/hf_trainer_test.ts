@@ -9,12 +9,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseTrainArgs, runTrainJob } from "../mod.ts";
 import { readSafetensors } from "../model/safetensors.ts";
-import { readConfigFile } from "../model/config.ts";
+import { readConfigFile } from "../model/config_file.ts";
 import { parameterSpecs } from "../model/params.ts";
 import { writeParquet } from "../data/parquet_writer.ts";
 import { readImdbParquet } from "../data/imdb.ts";
 import { bundledImdbSample } from "../data/imdb_source.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { gpuReady } from "./helpers.ts";
 import { hf, runHf, withTempDir } from "./hf_reference.ts";
 

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { chooseMatmulPlan, gpu, planName, setMatmulVariant, Tensor, tidy } from "../autograd/mod.ts";
 import { autotuneMatmul, matmulShapesFor, shapeBucket } from "../autograd/autotune.ts";
+import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { gpuReady, randn, rng } from "./helpers.ts";
@@ -105,6 +106,7 @@ Deno.test("autotune: tunes, caches on disk, installs its chooser", async () => {
   const dir = await Deno.makeTempDir();
   const prev = Deno.env.get("XDG_CACHE_HOME");
   Deno.env.set("XDG_CACHE_HOME", dir);
+  useDiskAutotuneCache();
   try {
     const big: MatmulShape = { batch: 1, m: 96, n: 128, k: 100, transA: false, transB: true };
     const tiny: MatmulShape = { batch: 1, m: 8, n: 8, k: 8, transA: false, transB: false };

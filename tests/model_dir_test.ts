@@ -9,8 +9,13 @@ import { parseTrainArgs, runTrainJob } from "../mod.ts";
 import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
-import { loadTokenizerDir, TOKENIZER_FILES, tokenizerFiles, tokenizerJson } from "../data/tokenizer_files.ts";
+import {
+  bundledVocabPath,
+  loadTokenizerDir,
+  TOKENIZER_FILES,
+  tokenizerFiles,
+  tokenizerJson,
+} from "../data/tokenizer_files.ts";
 import { resolveModelDir } from "../train/model_source.ts";
 import { gpuReady } from "./helpers.ts";
 

@@ -10,7 +10,7 @@ import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
-import { bundledVocabPath } from "../data/tokenizer.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { parseTrainArgs } from "../train/flags.ts";
 import { openRunDir, pruneCheckpoints } from "../train/run_dir.ts";
 import { EXPORT_MANIFEST } from "../train/export_dir.ts";

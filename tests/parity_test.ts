@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { gpu, scale, tidy } from "../autograd/mod.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
-import { readConfigFile } from "../model/config.ts";
+import { readConfigFile } from "../model/config_file.ts";
 import { type HostTensor, readSafetensors } from "../model/safetensors.ts";
 import { Trainer } from "../train/trainer.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";

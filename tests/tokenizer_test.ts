@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { _isChunkWhitespace, BertTokenizer, bundledVocabPath, padBatch } from "../data/tokenizer.ts";
-import { loadTokenizer, tokenizerConfigJson, tokenizerJson } from "../data/tokenizer_files.ts";
+import { _isChunkWhitespace, BertTokenizer, padBatch } from "../data/tokenizer.ts";
+import {
+  bundledVocabPath,
+  loadTokenizer,
+  tokenizerConfigJson,
+  tokenizerJson,
+} from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir } from "../util/fs.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EDGE_FIXTURE = `${ROOT}tests/fixtures/tokenizer/edge-cases.jsonl`;
 const shared = sharedDir();
-const tokenizer = await BertTokenizer.load(bundledVocabPath());
+const tokenizer = (await loadTokenizer(bundledVocabPath())).tokenizer;
 
 interface GoldenCase {
   text: string;

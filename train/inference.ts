@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { initGpu } from "../autograd/mod.ts";
 import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
+import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { exportClassifier, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
@@ -60,6 +61,7 @@ async function loadTrained(spec: string) {
   }
   await initGpu();
   const model = DistilBertClassifier.fromHost(loaded.config, loaded.tensors);
+  useDiskAutotuneCache(); // the choices earlier runs made on this adapter
   return { dir, model, tokenizer, loaded };
 }
 

@@ -5,6 +5,7 @@
 import { dirname, join, resolve } from "node:path";
 import { gpu, initGpu } from "../autograd/mod.ts";
 import { autotuneAttention, autotuneMatmul } from "../autograd/autotune.ts";
+import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
@@ -91,6 +92,7 @@ async function trainInRunDir(
   log(`settings: ${JSON.stringify(settings)}`);
 
   const model = DistilBertClassifier.fromHost(source.config, source.weights);
+  useDiskAutotuneCache();
   await autotuneAttention(
     [
       model.attentionShape(cfg.batchSize, cfg.maxLength, cfg.fp16),

@@ -4,7 +4,8 @@
  * `tiny` preset from scratch on the bundled sample, so the quickstart completes offline.
  */
 import { dirname, join } from "node:path";
-import { type DistilBertConfig, PRESET_NAMES, presetConfig, readConfigFile } from "../model/config.ts";
+import { type DistilBertConfig, PRESET_NAMES, presetConfig } from "../model/config.ts";
+import { readConfigFile } from "../model/config_file.ts";
 import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { countParameters, initHostParam, initHostParams, parameterSpecs } from "../model/params.ts";
 import type { LabelSpace } from "../data/dataset.ts";
