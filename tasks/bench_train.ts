@@ -15,7 +15,7 @@ import { UserError } from "../util/errors.ts";
 import { sharedDir, writeJsonFile } from "../util/fs.ts";
 import { torchPythons } from "../util/python.ts";
 import { join } from "node:path";
-import { bucketByLength, epochOrder, paddingEfficiency } from "../train/batches.ts";
+import { bucketByLength, epochOrder, paddingEfficiency, splitBatch } from "../train/batches.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { bundledImdbSample } from "../data/imdb_source.ts";
@@ -228,17 +228,9 @@ async function measure(cells: Cell[], steps: number, fp16: boolean): Promise<Row
       const trainSec = (performance.now() - t0) / 1000 / steps;
       const trainPeak = pool.peakBytes;
       // Evaluation in as many passes as the adapter's bindings need, as `predictRows` does.
-      const evalRows = Math.min(batch, model.maxRowsPerPass(seq));
       const evalPass = async (k: number) => {
-        for (let lo = 0; lo < batch; lo += evalRows) {
-          const hi = Math.min(batch, lo + evalRows);
-          const part = {
-            ids: ids.subarray((k * batch + lo) * seq, (k * batch + hi) * seq),
-            mask: new Float32Array((hi - lo) * seq).fill(1),
-            batch: hi - lo,
-            seq,
-          };
-          const out = noGrad(() => tidy(() => model.forward(part, { training: false, fp16 })));
+        for (const piece of splitBatch(batchOf(k), model.maxRowsPerPass(seq))) {
+          const out = noGrad(() => tidy(() => model.forward(piece, { training: false, fp16 })));
           await out.toArray();
           out.dispose();
         }
