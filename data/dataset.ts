@@ -8,7 +8,7 @@ import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
 import { UserError } from "../util/errors.ts";
 import { parseDelimited } from "./csv.ts";
 import { DEFAULT_ID2LABEL } from "../model/config.ts";
-import { decodeText, describeType, InvalidUtf8 } from "./imdb.ts";
+import { checkTextColumn, decodeText, describeType, InvalidUtf8 } from "./imdb.ts";
 
 export const DATA_FORMATS = ["parquet", "csv", "tsv", "jsonl"] as const;
 export type DataFormat = typeof DATA_FORMATS[number];
@@ -319,12 +319,7 @@ async function readParquetDataset(path: string, bytes: Uint8Array, opts: ColumnO
     throw new UserError(`${path}: column "${textColumn}" cannot be both the text and the label`);
   }
   const text = schema.get(textColumn)!, label = schema.get(labelColumn)!;
-  const t = text.element;
-  if (t.type !== "BYTE_ARRAY" || t.repetition_type === "REPEATED" || text.children.length > 0) {
-    throw new UserError(
-      `${path}: column "${textColumn}" has type ${describeType(t)}, expected string (BYTE_ARRAY UTF8)`,
-    );
-  }
+  checkTextColumn(text, textColumn, path);
   const l = label.element;
   if (
     !["INT32", "INT64", "BYTE_ARRAY"].includes(l.type ?? "") || l.repetition_type === "REPEATED" ||

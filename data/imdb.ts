@@ -146,18 +146,30 @@ export function checkImdbSchema(metadata: ParquetMetadata, path: string): void {
   const have = [...columns.keys()].join(", ");
   if (!text) throw new UserError(`${path}: no column "text" (columns: ${have})`);
   if (!label) throw new UserError(`${path}: no column "label" (columns: ${have})`);
-  const t = text.element;
-  if (t.type !== "BYTE_ARRAY" || t.repetition_type === "REPEATED" || text.children.length > 0) {
-    throw new UserError(
-      `${path}: column "text" has type ${describeType(t)}, expected string (BYTE_ARRAY UTF8)`,
-    );
-  }
+  checkTextColumn(text, "text", path);
   const l = label.element;
   if (
     (l.type !== "INT64" && l.type !== "INT32") || l.repetition_type === "REPEATED" ||
     label.children.length > 0
   ) {
     throw new UserError(`${path}: column "label" has type ${describeType(l)}, expected int64`);
+  }
+}
+
+/** A text column must be a top-level BYTE_ARRAY (string) column. */
+export function checkTextColumn(
+  column: {
+    element: { type?: string; converted_type?: string; repetition_type?: string };
+    children: unknown[];
+  },
+  name: string,
+  path: string,
+): void {
+  const t = column.element;
+  if (t.type !== "BYTE_ARRAY" || t.repetition_type === "REPEATED" || column.children.length > 0) {
+    throw new UserError(
+      `${path}: column "${name}" has type ${describeType(t)}, expected string (BYTE_ARRAY UTF8)`,
+    );
   }
 }
 
