@@ -3,11 +3,12 @@
  * its inputs' gradients from other ops and kernels. Shapes are checked on the host: a mismatch is an
  * error naming both shapes.
  */
-import { f32, gpu, grid, isCpuAdapter, type Uniform } from "./runtime.ts";
+import { gpu, grid, isCpuAdapter, type Launch } from "./runtime.ts";
 import { coreOps, fmtShape, record, storageBytes, Tensor } from "./tensor.ts";
-import { ROW_PER_THREAD_WG, WG } from "../kernels/common.ts";
+import type { KernelSpec } from "../kernels/common.ts";
 import {
   accumulateKernel,
+  type Activation,
   activationBackwardKernel,
   biasActivationKernel,
   binaryKernel,
@@ -17,7 +18,6 @@ import {
   dropoutKernel,
   fillKernel,
   unaryKernel,
-  type UnaryOp,
 } from "../kernels/elementwise.ts";
 import { SUM_ROWS_CHUNK, sumRowsKernel } from "../kernels/reduce.ts";
 import {
@@ -38,7 +38,6 @@ import { permuteKernel, sliceKernel } from "../kernels/layout.ts";
 import { crossEntropyBackwardKernel, crossEntropyKernel } from "../kernels/loss.ts";
 import { MATMUL_VARIANTS, type MatmulShape, matmulUniforms, type MatmulVariant } from "../kernels/matmul.ts";
 import {
-  ATTENTION_WG,
   attentionBackwardKeyKernel,
   attentionBackwardQueryKernel,
   attentionBackwardRowsKernel,
@@ -47,25 +46,30 @@ import {
   attentionWorkgroups,
 } from "../kernels/attention.ts";
 
-function run(
-  wgsl: string,
-  buffers: Tensor[],
-  uniforms: Uniform[],
-  workgroups: [number, number?, number?],
+/**
+ * Launches `kernel` on tensors named as its bindings declare them; a device error names the kernel and the
+ * tensors' shapes.
+ */
+function launchOp(
+  kernel: KernelSpec,
   label: string,
-) {
-  gpu().dispatch({
-    wgsl,
-    buffers: buffers.map((t) => t.binding),
+  tensors: Record<string, Tensor>,
+  uniforms: Record<string, number>,
+  count: Launch["count"],
+): void {
+  const buffers: Record<string, Tensor["binding"]> = {};
+  for (const [name, t] of Object.entries(tensors)) buffers[name] = t.binding;
+  gpu().launch(kernel, {
+    buffers,
     uniforms,
-    workgroups,
+    count,
     label,
-    detail: () => buffers.map((t) => fmtShape(t.shape)).join(" "),
+    detail: () => kernel.storage.map((b) => fmtShape(tensors[b.name].shape)).join(" "),
   });
 }
 
-/** Dispatch for one thread per element of an n-element output. */
-const linear = (n: number) => grid(Math.ceil(n / WG));
+/** One invocation per element of an n-element output (or per row, chunk, pair...). */
+const perThread = (n: number) => ({ threads: n });
 
 function sameShape(a: Tensor, b: Tensor, op: string): void {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
@@ -77,7 +81,7 @@ function sameShape(a: Tensor, b: Tensor, op: string): void {
 
 export function fill(shape: readonly number[], value: number): Tensor {
   const y = new Tensor(shape);
-  run(fillKernel(), [y], [y.size, f32(value)], linear(y.size), "fill");
+  launchOp(fillKernel(), "fill", { y }, { n: y.size, v: value }, perThread(y.size));
   return y;
 }
 
@@ -86,7 +90,7 @@ export const zeros = (shape: readonly number[]) => fill(shape, 0);
 /** dst += src in place (no tape). */
 export function accumulate(dst: Tensor, src: Tensor): void {
   sameShape(dst, src, "accumulate");
-  run(accumulateKernel(), [dst, src], [dst.size], linear(dst.size), "accumulate");
+  launchOp(accumulateKernel(), "accumulate", { dst, src }, { n: dst.size }, perThread(dst.size));
 }
 
 coreOps.fill = fill;
@@ -107,8 +111,9 @@ export function castRaw(x: Tensor, dtype: "f32" | "f16"): Tensor {
   if (x.dtype === dtype) return x.view(x.shape);
   if (x.dtype === "i32") throw new Error(`cast: cannot convert an i32 tensor ${fmtShape(x.shape)}`);
   const y = new Tensor(x.shape, dtype);
-  if (dtype === "f16") run(castToF16Kernel(), [x, y], [x.size], linear(Math.ceil(x.size / 2)), "cast_f16");
-  else run(castToF32Kernel(), [x, y], [x.size], linear(x.size), "cast_f32");
+  if (dtype === "f16") {
+    launchOp(castToF16Kernel(), "cast_f16", { X: x, Y: y }, { n: x.size }, perThread(Math.ceil(x.size / 2)));
+  } else launchOp(castToF32Kernel(), "cast_f32", { X: x, Y: y }, { n: x.size }, perThread(x.size));
   return y;
 }
 
@@ -123,9 +128,9 @@ export function cast(x: Tensor, dtype: "f32" | "f16"): Tensor {
 
 // ---- element-wise --------------------------------------------------------------------------------------
 
-function unary(op: UnaryOp, x: Tensor, s = 0): Tensor {
+function unary(op: "scale" | Activation, x: Tensor, s = 0): Tensor {
   const y = new Tensor(x.shape);
-  run(unaryKernel(op), [x, y], [x.size, f32(s)], linear(x.size), op);
+  launchOp(unaryKernel(op), op, { X: x, Y: y }, { n: x.size, s }, perThread(x.size));
   return y;
 }
 
@@ -140,7 +145,13 @@ export function neg(x: Tensor): Tensor {
 function activation(op: "relu" | "gelu", x: Tensor): Tensor {
   return record(unary(op, x), [x], (g) => {
     const dx = new Tensor(x.shape);
-    run(activationBackwardKernel(op), [x, g, dx], [x.size], linear(x.size), `${op}_backward`);
+    launchOp(
+      activationBackwardKernel(op),
+      `${op}_backward`,
+      { X: x, G: g, DX: dx },
+      { n: x.size },
+      perThread(x.size),
+    );
     return [dx];
   }, [x]);
 }
@@ -157,11 +168,12 @@ export function biasActivation(op: "relu" | "gelu", x: Tensor, bias: Tensor): Te
     );
   }
   const y = new Tensor(x.shape);
-  const u = [x.size, cols];
-  run(biasActivationKernel(op), [x, bias, y], u, linear(x.size), `bias_${op}`);
+  const u = { n: x.size, nb: cols };
+  launchOp(biasActivationKernel(op), `bias_${op}`, { X: x, B: bias, Y: y }, u, perThread(x.size));
   return record(y, [x, bias], (g) => {
     const dx = new Tensor(x.shape);
-    run(activationBackwardKernel(op, true), [x, bias, g, dx], u, linear(x.size), `bias_${op}_backward`);
+    const backward = activationBackwardKernel(op, true);
+    launchOp(backward, `bias_${op}_backward`, { X: x, B: bias, G: g, DX: dx }, u, perThread(x.size));
     let dBias: Tensor | null = null;
     if (bias.requiresGrad) {
       const rows = dx.view([x.size / cols, cols]);
@@ -196,7 +208,7 @@ function broadcastRows(a: Tensor, b: Tensor, op: string): void {
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const c = new Tensor(a.shape);
-  run(binaryKernel(op), [a, b, c], [a.size, b.size], linear(a.size), op);
+  launchOp(binaryKernel(op), op, { A: a, B: b, C: c }, { n: a.size, nb: b.size }, perThread(a.size));
   return c;
 }
 
@@ -245,7 +257,13 @@ function sumRowsRaw(x: Tensor): Tensor {
   while (true) {
     const chunks = Math.ceil(rows / SUM_ROWS_CHUNK);
     const next = new Tensor(chunks === 1 ? [cols] : [chunks, cols]);
-    run(sumRowsKernel(), [cur, next], [rows, cols, chunks], linear(chunks * cols), "sum_rows");
+    launchOp(
+      sumRowsKernel(),
+      "sum_rows",
+      { X: cur, Y: next },
+      { rows, cols, chunks },
+      perThread(chunks * cols),
+    );
     if (cur !== x) cur.dispose();
     cur = next;
     rows = chunks;
@@ -342,12 +360,14 @@ export function dispatchMatmul(a: Tensor, b: Tensor, out: Tensor, s: MatmulShape
   const v = plan.variant, shared = b.shape.length === 2;
   const bIn = plan.transposeB ? transposeLast2(b) : b;
   const shape = plan.transposeB ? { ...s, transB: false } : s;
-  run(
-    v.wgsl(shape),
-    [a, bIn, out],
-    matmulUniforms(shape, shared),
-    v.workgroups(shape),
+  launchOp(
+    v.spec(shape),
     `matmul_${planName(plan)}`,
+    { A: a, B: bIn, C: out },
+    matmulUniforms(shape, shared),
+    {
+      workgroups: v.workgroups(shape),
+    },
   );
   // The transposed copy's buffer may be reused by later dispatches of this submission, which run after this one.
   if (bIn !== b) bIn.dispose();
@@ -449,15 +469,15 @@ export function softmax(x: Tensor, opts: { scale?: number; mask?: Tensor } = {})
     rowsPerMask = rows / (m.size / cols);
   }
   const y = new Tensor(x.shape);
-  const u = [rows, cols, rowsPerMask, f32(scaleBy)];
-  const perThread = rowKernelLayout() === "thread";
-  const groups = perThread ? grid(Math.ceil(rows / ROW_PER_THREAD_WG)) : grid(rows);
-  const forward = perThread ? softmaxRowPerThreadKernel(!!opts.mask) : softmaxKernel(!!opts.mask);
-  run(forward, opts.mask ? [x, opts.mask, y] : [x, y], u, groups, "softmax");
+  const u = { rows, cols, rows_per_mask: rowsPerMask, scale: scaleBy };
+  const threadPerRow = rowKernelLayout() === "thread";
+  const count = threadPerRow ? perThread(rows) : { workgroups: grid(rows) };
+  const forward = threadPerRow ? softmaxRowPerThreadKernel(!!opts.mask) : softmaxKernel(!!opts.mask);
+  launchOp(forward, "softmax", opts.mask ? { X: x, M: opts.mask, Y: y } : { X: x, Y: y }, u, count);
   return record(y, [x], (g) => {
     const dx = new Tensor(x.shape);
-    const backward = perThread ? softmaxBackwardRowPerThreadKernel() : softmaxBackwardKernel();
-    run(backward, [y, g, dx], u, groups, "softmax_backward");
+    const backward = threadPerRow ? softmaxBackwardRowPerThreadKernel() : softmaxBackwardKernel();
+    launchOp(backward, "softmax_backward", { Yv: y, G: g, DX: dx }, u, count);
     return [dx];
   }, [y]);
 }
@@ -487,28 +507,38 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
   const rows = x.size / cols;
   const y = new Tensor(x.shape);
   const stats = new Tensor([rows, 2]);
-  const perThread = rowKernelLayout() === "thread";
-  const groups = perThread ? grid(Math.ceil(rows / ROW_PER_THREAD_WG)) : grid(rows);
-  const forward = perThread ? layerNormRowPerThreadKernel(residual) : layerNormKernel(residual);
-  run(forward, [...inputs, gamma, beta, y, stats], [rows, cols, f32(eps)], groups, "layer_norm");
+  const threadPerRow = rowKernelLayout() === "thread";
+  const count = threadPerRow ? perThread(rows) : { workgroups: grid(rows) };
+  const forward = threadPerRow ? layerNormRowPerThreadKernel(residual) : layerNormKernel(residual);
+  const xs: Record<string, Tensor> = residual ? { X: x, R: inputs[1] } : { X: x };
+  launchOp(forward, "layer_norm", { ...xs, GAMMA: gamma, BETA: beta, Y: y, STATS: stats }, {
+    rows,
+    cols,
+    eps,
+  }, count);
   return record(y, [...inputs, gamma, beta], (g) => {
     let dx: Tensor | null = null, dGamma: Tensor | null = null, dBeta: Tensor | null = null;
     if (inputs.some((t) => t.requiresGrad)) {
       dx = new Tensor(x.shape);
-      const backward = perThread
+      const backward = threadPerRow
         ? layerNormBackwardRowPerThreadKernel(residual)
         : layerNormBackwardKernel(residual);
-      run(backward, [...inputs, gamma, stats, g, dx], [rows, cols], groups, "layer_norm_backward");
+      launchOp(backward, "layer_norm_backward", { ...xs, GAMMA: gamma, STATS: stats, G: g, DX: dx }, {
+        rows,
+        cols,
+      }, count);
     }
     if (gamma.requiresGrad) {
       const terms = new Tensor([rows, cols]);
-      run(
-        layerNormGammaTermsKernel(residual),
-        [...inputs, stats, g, terms],
-        [x.size, cols],
-        linear(x.size),
-        "layer_norm_gamma",
-      );
+      launchOp(layerNormGammaTermsKernel(residual), "layer_norm_gamma", {
+        ...xs,
+        STATS: stats,
+        G: g,
+        T: terms,
+      }, {
+        n: x.size,
+        cols,
+      }, perThread(x.size));
       dGamma = sumRowsRaw(terms).view(gamma.shape);
       terms.dispose();
     }
@@ -555,27 +585,39 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, opts: A
         `mask ${fmtShape(mask.shape)} do not fit ${opts.heads} heads`,
     );
   }
-  const p = opts.dropout && opts.dropout.p > 0 ? opts.dropout : null;
-  const [threshold, dropScale] = p ? dropoutUniforms(p.p) : [0, 1];
+  const drop = opts.dropout && opts.dropout.p > 0 ? opts.dropout : null;
+  const [threshold, dropScale] = drop ? dropoutUniforms(drop.p) : [0, 1];
   const cfg: AttentionKernelConfig = {
     headDim: dh,
     rows: ATTENTION_ROWS,
-    dropout: !!p,
+    dropout: !!drop,
     f16: q.dtype === "f16",
   };
-  const u = [bh, seq, opts.heads, f32(opts.scale), (p?.seed ?? 0) >>> 0, threshold, f32(dropScale)];
+  const u = {
+    bh,
+    seq,
+    heads: opts.heads,
+    scale: opts.scale,
+    seed: (drop?.seed ?? 0) >>> 0,
+    threshold,
+    drop_scale: dropScale,
+  };
   const maxGrid = gpu().limits.maxComputeWorkgroupsPerDimension;
-  const groups = attentionWorkgroups(bh, seq, ATTENTION_ROWS, maxGrid);
+  const groups = { workgroups: attentionWorkgroups(bh, seq, ATTENTION_ROWS, maxGrid) };
   const o = new Tensor([bh, seq, dh]);
   const stats = new Tensor([bh * seq, 2]);
-  run(attentionForwardKernel(cfg), [q, k, v, mask, o, stats], u, groups, "attention");
+  const inputs = { Q: q, K: k, V: v, MASK: mask };
+  launchOp(attentionForwardKernel(cfg), "attention", { ...inputs, O: o, STATS: stats }, u, groups);
   return record(o, [q, k, v], (g) => {
     const rows = new Tensor([bh * seq, 4]);
-    const rowGroups = grid(Math.ceil((bh * seq) / ATTENTION_WG));
-    run(attentionBackwardRowsKernel(cfg), [stats, o, g, rows], [bh * seq], rowGroups, "attention_rows");
+    const rowsKernel = attentionBackwardRowsKernel(cfg);
+    launchOp(rowsKernel, "attention_rows", { STATS: stats, O: o, DO: g, ROWS: rows }, { rows: bh * seq }, {
+      threads: bh * seq,
+    });
     const dq = new Tensor(q.shape), dk = new Tensor(k.shape), dv = new Tensor(v.shape);
-    run(attentionBackwardQueryKernel(cfg), [q, k, v, mask, rows, g, dq], u, groups, "attention_dq");
-    run(attentionBackwardKeyKernel(cfg), [q, k, v, mask, rows, g, dk, dv], u, groups, "attention_dkv");
+    const grads = { ...inputs, ROWS: rows, DO: g };
+    launchOp(attentionBackwardQueryKernel(cfg), "attention_dq", { ...grads, DQ: dq }, u, groups);
+    launchOp(attentionBackwardKeyKernel(cfg), "attention_dkv", { ...grads, DK: dk, DV: dv }, u, groups);
     rows.dispose();
     return [dq, dk, dv];
   }, [q, k, v, mask, o, stats]);
@@ -589,10 +631,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, opts: A
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
   if (p <= 0) return x;
   const [threshold, dropScale] = dropoutUniforms(p);
-  const u = [x.size, seed >>> 0, threshold, f32(dropScale)];
+  const u = { n: x.size, seed: seed >>> 0, threshold, scale: dropScale };
   const apply = (src: Tensor) => {
     const out = new Tensor(src.shape);
-    run(dropoutKernel(), [src, out], u, linear(src.size), "dropout");
+    launchOp(dropoutKernel(), "dropout", { x: src, y: out }, u, perThread(src.size));
     return out;
   };
   return record(apply(x), [x], (g) => [apply(g)]);
@@ -616,7 +658,13 @@ export function embedding(
   }
   const idsT = Tensor.fromArray(ids, [ids.length], { dtype: "i32" });
   const y = new Tensor([...idsShape, dim]);
-  run(embeddingKernel(), [idsT, table, y], [y.size, dim], linear(y.size), "embedding");
+  launchOp(
+    embeddingKernel(),
+    "embedding",
+    { IDS: idsT, TABLE: table, Y: y },
+    { n: y.size, dim },
+    perThread(y.size),
+  );
   idsT.dispose();
   return record(y, [table], (g) => {
     // Group positions by id on the host, in increasing position order.
@@ -632,14 +680,17 @@ export function embedding(
     offs.push(order.length);
     const dTable = zeros(table.shape);
     if (uniq.length > 0) {
-      const tensors = [
-        Tensor.fromArray(uniq, [uniq.length], { dtype: "i32" }),
-        Tensor.fromArray(offs, [offs.length], { dtype: "i32" }),
-        Tensor.fromArray(order, [order.length], { dtype: "i32" }),
-      ];
+      const groups = {
+        UNIQ: Tensor.fromArray(uniq, [uniq.length], { dtype: "i32" }),
+        OFFS: Tensor.fromArray(offs, [offs.length], { dtype: "i32" }),
+        POS: Tensor.fromArray(order, [order.length], { dtype: "i32" }),
+      };
       const n = uniq.length * dim;
-      run(embeddingBackwardKernel(), [...tensors, g, dTable], [n, dim], linear(n), "embedding_backward");
-      tensors.forEach((t) => t.dispose());
+      launchOp(embeddingBackwardKernel(), "embedding_backward", { ...groups, G: g, DT: dTable }, {
+        n,
+        dim,
+      }, perThread(n));
+      Object.values(groups).forEach((t) => t.dispose());
     }
     return [dTable];
   });
@@ -667,7 +718,8 @@ function permuteRaw(x: Tensor, perm: number[]): Tensor {
   const f16 = x.dtype === "f16";
   const y = new Tensor(outShape, x.dtype);
   const threads = f16 ? Math.ceil(y.size / 2) : y.size;
-  run(permuteKernel(f16), [x, y], [y.size, o[1], o[2], o[3], ...s], linear(threads), "permute");
+  const u = { n: y.size, o1: o[1], o2: o[2], o3: o[3], s0: s[0], s1: s[1], s2: s[2], s3: s[3] };
+  launchOp(permuteKernel(f16), "permute", { X: x, Y: y }, u, perThread(threads));
   return y;
 }
 
@@ -684,13 +736,13 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
     throw new Error(`slice: [${start}, ${start + length}) outside axis ${axis} of ${fmtShape(x.shape)}`);
   }
   const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const u = (n: number) => [n, len, inner, start, length];
+  const u = (n: number) => ({ n, axis: len, inner, start, len: length });
   const outShape = x.shape.map((d, i) => (i === axis ? length : d));
   const y = new Tensor(outShape);
-  run(sliceKernel(false), [x, y], u(y.size), linear(y.size), "slice");
+  launchOp(sliceKernel(false), "slice", { X: x, Y: y }, u(y.size), perThread(y.size));
   return record(y, [x], (g) => {
     const dx = new Tensor(x.shape);
-    run(sliceKernel(true), [g, dx], u(dx.size), linear(dx.size), "slice_backward");
+    launchOp(sliceKernel(true), "slice_backward", { X: g, Y: dx }, u(dx.size), perThread(dx.size));
     return [dx];
   });
 }
@@ -704,16 +756,18 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
     );
   }
   const perRow = new Tensor([rows]);
-  run(crossEntropyKernel(), [logits, labels, perRow], [rows, classes], linear(rows), "cross_entropy");
+  const u = { rows, classes };
+  launchOp(
+    crossEntropyKernel(),
+    "cross_entropy",
+    { X: logits, LABELS: labels, L: perRow },
+    u,
+    perThread(rows),
+  );
   const rowLoss = record(perRow, [logits], (g) => {
     const dx = new Tensor(logits.shape);
-    run(
-      crossEntropyBackwardKernel(),
-      [logits, labels, g, dx],
-      [rows, classes],
-      linear(logits.size),
-      "ce_backward",
-    );
+    const buffers = { X: logits, LABELS: labels, G: g, DX: dx };
+    launchOp(crossEntropyBackwardKernel(), "ce_backward", buffers, u, perThread(logits.size));
     return [dx];
   }, [logits, labels]);
   return mean(rowLoss);

@@ -6,17 +6,11 @@
 import { DeviceError, UserError } from "../util/errors.ts";
 import { preferVulkanBackend } from "./backend.ts";
 import { envVar } from "../util/host.ts";
+import type { KernelSpec, UniformType } from "../kernels/common.ts";
 
 /** How to get an adapter when there is none: said once, in one line. */
 const NO_ADAPTER = "no WebGPU adapter found: install a GPU driver with Vulkan/Metal/D3D12 support, " +
   "or the CPU driver with `apt-get install mesa-vulkan-drivers` (Linux)";
-
-/** A 32-bit float uniform; plain numbers are packed as u32. */
-export class F32 {
-  constructor(readonly value: number) {}
-}
-export const f32 = (value: number): F32 => new F32(value);
-export type Uniform = number | F32;
 
 /** A storage binding: a pooled buffer and the bytes of it that the kernel sees. */
 export interface Binding {
@@ -26,15 +20,30 @@ export interface Binding {
   bytes: number;
 }
 
-export interface DispatchSpec {
-  /** Full WGSL source; bindings are group 0: storage buffers 0..n-1 in `buffers` order, then the uniform. */
+/** One launch of a kernel: what `GpuRuntime.launch` binds to its declared names, and how many workgroups. */
+export interface Launch {
+  /** A buffer for every storage binding the kernel declares, by its name (no other). */
+  buffers: Record<string, Binding>;
+  /** A value for every uniform field the kernel declares, by its name (no other); u32 fields take integers. */
+  uniforms?: Record<string, number>;
+  /**
+   * How many workgroups: `threads` (one invocation each, in workgroups of the kernel's size, split over x/y
+   * by `grid`), or `workgroups` as given.
+   */
+  count: { threads: number } | { workgroups: [number, number?, number?] };
+  /** A label for profiles and errors: the kernel's name. */
+  label: string;
+  /** What the op works on (shapes), for error messages only: computed when an error needs it. */
+  detail?: () => string;
+}
+
+/** A launch resolved to binding order: what the device sees. */
+interface Dispatch {
   wgsl: string;
   buffers: Binding[];
-  uniforms?: Uniform[];
+  uniforms: { values: number[]; types: UniformType[] };
   workgroups: [number, number?, number?];
-  /** A label for profiles and errors: the kernel's name. */
-  label?: string;
-  /** What the op works on (shapes), for error messages only: computed when an error needs it. */
+  label: string;
   detail?: () => string;
 }
 
@@ -43,18 +52,8 @@ const MAX_WORKGROUPS = 65535;
 
 /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
 export function isCpuAdapter(): boolean {
-  const rt = gpu();
-  if (cpuAdapterOf?.rt !== rt) {
-    const s = rt.summary;
-    const cpu = s.isFallback ||
-      /llvmpipe|lavapipe|swiftshader|softpipe|warp|\bcpu\b/i.test(
-        `${s.description} ${s.vendor} ${s.architecture}`,
-      );
-    cpuAdapterOf = { rt, cpu };
-  }
-  return cpuAdapterOf.cpu;
+  return gpu().isCpu;
 }
-let cpuAdapterOf: { rt: GpuRuntime; cpu: boolean } | null = null;
 
 /** Splits `count` workgroups into x/y so neither exceeds the per-dimension limit. */
 export function grid(count: number): [number, number] {
@@ -141,7 +140,7 @@ class UniformArena {
 
   constructor(private device: GPUDevice, private align: number) {}
 
-  push(values: Uniform[]): { buffer: GPUBuffer; offset: number; size: number } {
+  push(values: number[], types: UniformType[]): { buffer: GPUBuffer; offset: number; size: number } {
     const size = Math.max(16, Math.ceil(values.length / 4) * 16);
     if (this.offset + size > UniformArena.CHUNK) {
       this.chunk++;
@@ -160,7 +159,7 @@ class UniformArena {
     const u32 = new Uint32Array(data, this.offset, size / 4);
     const fl = new Float32Array(data, this.offset, size / 4);
     values.forEach((v, i) => {
-      if (v instanceof F32) fl[i] = v.value;
+      if (types[i] === "f32") fl[i] = v;
       else u32[i] = v >>> 0;
     });
     const slot = { buffer, offset: this.offset, size };
@@ -288,6 +287,19 @@ export class GpuRuntime {
     return this.device.limits;
   }
 
+  private cpu: boolean | null = null;
+  /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
+  get isCpu(): boolean {
+    if (this.cpu === null) {
+      const s = this.summary;
+      this.cpu = s.isFallback ||
+        /llvmpipe|lavapipe|swiftshader|softpipe|warp|\bcpu\b/i.test(
+          `${s.description} ${s.vendor} ${s.architecture}`,
+        );
+    }
+    return this.cpu;
+  }
+
   /**
    * The first device error since the last one reported (or the device's loss, for good), as a DeviceError;
    * null while all is well. Reported once: a caller that survives it (a test) finds the runtime usable.
@@ -360,10 +372,6 @@ export class GpuRuntime {
     return p;
   }
 
-  get pipelineCount(): number {
-    return this.pipelines.size;
-  }
-
   private getEncoder(): GPUCommandEncoder {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     return this.encoder;
@@ -386,8 +394,8 @@ export class GpuRuntime {
    * Throws a DeviceError naming the kernel, what it works on and the limit, when `spec` needs more than the
    * device allows: the host knows every binding's size and the grid, so nothing invalid reaches the device.
    */
-  private checkLimits(spec: DispatchSpec): void {
-    const l = this.device.limits, label = spec.label ?? "kernel";
+  private checkLimits(spec: Dispatch): void {
+    const l = this.device.limits, label = spec.label;
     const fail = (what: string) => {
       throw new DeviceError(`${label}${spec.detail ? ` ${spec.detail()}` : ""}: ${what}`);
     };
@@ -418,7 +426,16 @@ export class GpuRuntime {
     }
   }
 
-  dispatch(spec: DispatchSpec): void {
+  /**
+   * Records one dispatch of `kernel`: binds `launch.buffers` and `launch.uniforms` to the names the kernel
+   * declares (throwing, before anything is recorded, when a name is missing or unknown or a u32 field gets a
+   * non-integer), checks the device limits, and records it. Every kernel of the project runs through here.
+   */
+  launch(kernel: KernelSpec, launch: Launch): void {
+    this.dispatch(resolveLaunch(kernel, launch));
+  }
+
+  private dispatch(spec: Dispatch): void {
     if (!this.options.skipLimitChecks) this.checkLimits(spec);
     if (this.options.dryRun) {
       this.dispatches++;
@@ -436,8 +453,8 @@ export class GpuRuntime {
       binding: i,
       resource: { buffer: b.buffer, offset: b.offset ?? 0, size: Math.max(4, Math.ceil(b.bytes / 4) * 4) },
     }));
-    if (spec.uniforms && spec.uniforms.length > 0) {
-      const slot = this.arena.push(spec.uniforms);
+    if (spec.uniforms.values.length > 0) {
+      const slot = this.arena.push(spec.uniforms.values, spec.uniforms.types);
       entries.push({
         binding: spec.buffers.length,
         resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size },
@@ -457,7 +474,7 @@ export class GpuRuntime {
     this.device.popErrorScope().then((error) => {
       if (error) {
         const detail = spec.detail ? ` ${spec.detail()}` : "";
-        this.errors.push(`${spec.label ?? "kernel"}${detail}: ${oneLine(error.message)}`);
+        this.errors.push(`${spec.label}${detail}: ${oneLine(error.message)}`);
       }
     }, () => {}); // a lost device rejects its scopes: `lostReason` says why
   }
@@ -564,6 +581,45 @@ export class GpuRuntime {
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
   }
+}
+
+/** Orders a launch's named buffers and uniforms as the kernel declares them; throws on a mismatch. */
+function resolveLaunch(kernel: KernelSpec, launch: Launch): Dispatch {
+  const { label } = launch;
+  const matchNames = (what: string, declared: string[], given: string[]) => {
+    const missing = declared.filter((n) => !given.includes(n));
+    const unknown = given.filter((n) => !declared.includes(n));
+    if (missing.length || unknown.length) {
+      const parts = [
+        ...(missing.length ? [`no ${missing.join(", ")}`] : []),
+        ...(unknown.length ? [`unknown ${unknown.join(", ")}`] : []),
+      ];
+      throw new Error(`${label}: ${what} do not match the kernel's (${parts.join("; ")})`);
+    }
+  };
+  const buffers = launch.buffers, values = launch.uniforms ?? {};
+  matchNames("buffers", kernel.storage.map((b) => b.name), Object.keys(buffers));
+  matchNames("uniforms", kernel.uniforms.map(([name]) => name), Object.keys(values));
+  for (const [name, type] of kernel.uniforms) {
+    const v = values[name];
+    if (type === "u32" ? !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff) : typeof v !== "number") {
+      throw new Error(`${label}: uniform ${name} (${type}) cannot be ${v}`);
+    }
+  }
+  const workgroups = "threads" in launch.count
+    ? grid(Math.ceil(launch.count.threads / kernel.workgroupSize))
+    : launch.count.workgroups;
+  return {
+    wgsl: kernel.wgsl,
+    buffers: kernel.storage.map((b) => buffers[b.name]),
+    uniforms: {
+      values: kernel.uniforms.map(([name]) => values[name]),
+      types: kernel.uniforms.map(([, t]) => t),
+    },
+    workgroups,
+    label,
+    detail: launch.detail,
+  };
 }
 
 /** Bytes for messages: "201,326,592 bytes (192 MiB)". */

@@ -19,7 +19,7 @@
  * ROWS is [B·H·S, 4] (the same two, then D = rowsum(dO ∘ O), then 0). At most 8 storage bindings per kernel
  * (the WebGPU default of maxStorageBuffersPerShaderStage).
  */
-import { bindings, F32_MIN } from "./common.ts";
+import { type Access, F32_MIN, kernel, type KernelSpec } from "./common.ts";
 import { HASH_WGSL } from "./elementwise.ts";
 
 export interface AttentionKernelConfig {
@@ -37,7 +37,15 @@ export const ATTENTION_WG = 64;
 /** Keys per online-softmax block of the forward: the accumulator is rescaled once per block. */
 const KEY_BLOCK = 4;
 
-const UNIFORMS = "bh: u32, seq: u32, heads: u32, scale: f32, seed: u32, threshold: u32, drop_scale: f32";
+const UNIFORMS = {
+  bh: "u32",
+  seq: "u32",
+  heads: "u32",
+  scale: "f32",
+  seed: "u32",
+  threshold: "u32",
+  drop_scale: "f32",
+} as const;
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -101,24 +109,27 @@ function ownedRows(cfg: AttentionKernelConfig): string {
   ).join("\n");
 }
 
-type Buffers = [name: string, access: "read" | "read_write", type?: string][];
+type Buffers = [name: string, access: Access, type?: string][];
 
 /**
  * A whole attention kernel: Q, K, V (f16 under mixed precision) and MASK, then `extra` bindings, the uniforms,
  * the hash when dropout is on, the head and owned rows, and `body`.
  */
-function assemble(cfg: AttentionKernelConfig, extra: Buffers, body: string[]): string {
+function assemble(cfg: AttentionKernelConfig, extra: Buffers, body: string[]): KernelSpec {
   const opType = new RowLoader(cfg.headDim, cfg.f16).type(cfg.f16);
   const inputs: Buffers = [["Q", "read", opType], ["K", "read", opType], ["V", "read", opType], [
     "MASK",
     "read",
   ]];
-  return `${bindings([...inputs, ...extra], UNIFORMS)}
-${cfg.dropout ? HASH_WGSL : ""}
+  return kernel(
+    [...inputs, ...extra],
+    UNIFORMS,
+    `${cfg.dropout ? HASH_WGSL : ""}
 ${head(cfg)}
 ${ownedRows(cfg)}
 ${body.join("\n")}
-}`;
+}`,
+  );
 }
 
 /** WGSL for whether (query i, key j) of head bh is kept by dropout: the multiplier 0 or drop_scale. */
@@ -126,7 +137,7 @@ const dropFactor = (i: string, j: string) =>
   `select(0.0, p.drop_scale, hash2(p.seed, (bh * p.seq + ${i}) * p.seq + ${j}) >= p.threshold)`;
 
 /** Forward: O and STATS from Q, K, V and the key mask. */
-export function attentionForwardKernel(cfg: AttentionKernelConfig): string {
+export function attentionForwardKernel(cfg: AttentionKernelConfig): KernelSpec {
   const L = new RowLoader(cfg.headDim, cfg.f16), R = range(cfg.rows), C = range(L.chunks);
   const KB = range(KEY_BLOCK);
   const out: string[] = [];
@@ -184,26 +195,24 @@ export function attentionForwardKernel(cfg: AttentionKernelConfig): string {
  * Backward, part 1 (a thread per query row): ROWS = (max, 1 / sum, D = rowsum(dO ∘ O), 0) per row, what
  * parts 2 and 3 read for every row they visit.
  */
-export function attentionBackwardRowsKernel(cfg: Pick<AttentionKernelConfig, "headDim">): string {
+export function attentionBackwardRowsKernel(cfg: Pick<AttentionKernelConfig, "headDim">): KernelSpec {
   const L = new RowLoader(cfg.headDim, false), C = range(L.chunks), f32Type = L.type(false);
   const dot = C.map((c) => `dot(${L.load("DO", "off", c)}, ${L.load("O", "off", c)})`).join(" + ");
-  return `${
-    bindings(
-      [["STATS", "read"], ["O", "read", f32Type], ["DO", "read", f32Type], ["ROWS", "read_write", "vec4f"]],
-      "rows: u32",
-    )
-  }
-@compute @workgroup_size(${ATTENTION_WG})
+  return kernel(
+    [["STATS", "read"], ["O", "read", f32Type], ["DO", "read", f32Type], ["ROWS", "read_write", "vec4f"]],
+    { rows: "u32" },
+    `@compute @workgroup_size(${ATTENTION_WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = gid.x + gid.y * nwg.x * ${ATTENTION_WG}u;
   if (row >= p.rows) { return; }
   let off = row * ${cfg.headDim}u;
   ROWS[row] = vec4f(STATS[2u * row], STATS[2u * row + 1u], ${dot}, 0.0);
-}`;
+}`,
+  );
 }
 
 /** Backward, part 2 (a thread per query row): dQ_i = scale · Σ_j P_ij (z_ij · dO_i·V_j − D_i) K_j. */
-export function attentionBackwardQueryKernel(cfg: AttentionKernelConfig): string {
+export function attentionBackwardQueryKernel(cfg: AttentionKernelConfig): KernelSpec {
   const L = new RowLoader(cfg.headDim, cfg.f16), R = range(cfg.rows), C = range(L.chunks);
   const f32Type = L.type(false);
   const out: string[] = [];
@@ -254,7 +263,7 @@ export function attentionBackwardQueryKernel(cfg: AttentionKernelConfig): string
  * Backward, part 3 (a thread per key row):
  * dV_j = Σ_i z_ij P_ij dO_i and dK_j = scale · Σ_i P_ij (z_ij · dO_i·V_j − D_i) Q_i (zero for a masked key).
  */
-export function attentionBackwardKeyKernel(cfg: AttentionKernelConfig): string {
+export function attentionBackwardKeyKernel(cfg: AttentionKernelConfig): KernelSpec {
   const L = new RowLoader(cfg.headDim, cfg.f16), R = range(cfg.rows), C = range(L.chunks);
   const f32Type = L.type(false);
   const out: string[] = [];

@@ -3,9 +3,11 @@
  * all four transposes, row layouts, residual and mask variants, attention head sizes and dropout, f16
  * operands): what a test compiles on an adapter, and checks against the WebGPU default limits.
  */
+import { type KernelSpec, workgroupSizeOf } from "./common.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "./matmul.ts";
 import {
   accumulateKernel,
+  ACTIVATION_NAMES,
   activationBackwardKernel,
   biasActivationKernel,
   binaryKernel,
@@ -43,6 +45,7 @@ import {
 
 export interface CatalogKernel {
   name: string;
+  spec: KernelSpec;
   wgsl: string;
   /** Needs the `shader-f16` feature. */
   f16: boolean;
@@ -50,13 +53,13 @@ export interface CatalogKernel {
 
 export function kernelCatalog(): CatalogKernel[] {
   const out: CatalogKernel[] = [];
-  const add = (name: string, wgsl: string, f16 = false) => out.push({ name, wgsl, f16 });
+  const add = (name: string, spec: KernelSpec, f16 = false) => out.push({ name, spec, wgsl: spec.wgsl, f16 });
 
   for (const f16 of [false, true]) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
       const s: MatmulShape = { batch: 2, m: 64, n: 64, k: 64, transA, transB, ...(f16 ? { f16 } : {}) };
       for (const v of MATMUL_VARIANTS) {
-        if (v.supports(s)) add(`matmul ${v.name} ${transA ? "T" : "N"}${transB ? "T" : "N"}`, v.wgsl(s), f16);
+        if (v.supports(s)) add(`matmul ${v.name} ${transA ? "T" : "N"}${transB ? "T" : "N"}`, v.spec(s), f16);
       }
     }
     for (const headDim of [6, 8, 64]) {
@@ -72,10 +75,8 @@ export function kernelCatalog(): CatalogKernel[] {
   for (const headDim of [6, 8, 64]) {
     add(`attention_rows head_dim ${headDim}`, attentionBackwardRowsKernel({ headDim }));
   }
-  for (const op of ["scale", "relu", "gelu", "exp", "square", "sqrt", "neg"] as const) {
-    add(`unary ${op}`, unaryKernel(op));
-  }
-  for (const op of ["relu", "gelu"] as const) {
+  for (const op of ["scale", ...ACTIVATION_NAMES] as const) add(`unary ${op}`, unaryKernel(op));
+  for (const op of ACTIVATION_NAMES) {
     add(`bias_${op}`, biasActivationKernel(op));
     add(`${op}_backward`, activationBackwardKernel(op));
     add(`bias_${op}_backward`, activationBackwardKernel(op, true));
@@ -135,12 +136,7 @@ function typeBytes(type: string): number {
 }
 
 export function kernelNeeds(wgsl: string): KernelNeeds {
-  const size = /@workgroup_size\(([^)]*)\)/.exec(wgsl);
-  if (!size) throw new Error("kernel catalog: no @workgroup_size");
-  const invocations = size[1].split(",").map((d) => Number(d.trim().replace(/u$/, ""))).reduce(
-    (a, b) => a * b,
-    1,
-  );
+  const invocations = workgroupSizeOf(wgsl);
   let workgroupBytes = 0;
   for (const m of wgsl.matchAll(/var<workgroup>\s+\w+\s*:\s*([^;]+);/g)) workgroupBytes += typeBytes(m[1]);
   const storageBuffers = [...wgsl.matchAll(/var<storage/g)].length;

@@ -8,22 +8,82 @@ export const LINEAR_INDEX = `@builtin(global_invocation_id) gid: vec3u, @builtin
 export const LINEAR_I = `let i = gid.x + gid.y * nwg.x * ${WG}u;`;
 
 /**
- * `storage` declarations: name, access, element type, in binding order; the uniform struct comes last.
- * A binding of f16 elements puts `enable f16;` first (the device has `shader-f16` whenever f16 tensors exist).
+ * A kernel with one invocation per element (`i`, over a 2-D grid of WG-thread workgroups), written once:
+ * the declarations, `helpers` (WGSL functions, on their own line when given), the prologue that returns past
+ * `guard`, then `body` (indented statements).
  */
-export function bindings(
-  buffers: [name: string, access: "read" | "read_write", type?: string][],
-  uniforms?: string,
-): string {
-  const lines = buffers.map(([name, access, type = "f32"], i) =>
+export function perElementKernel(
+  storage: readonly (readonly [name: string, access: Access, type?: string])[],
+  uniforms: Record<string, UniformType>,
+  body: string,
+  opts: { helpers?: string; guard?: string } = {},
+): KernelSpec {
+  const helpers = opts.helpers === undefined ? "" : `${opts.helpers}\n`;
+  return kernel(
+    storage,
+    uniforms,
+    `${helpers}@compute @workgroup_size(${WG})
+fn main(${LINEAR_INDEX}) {
+  ${LINEAR_I}
+  if (${opts.guard ?? "i >= p.n"}) { return; }
+${body}
+}`,
+  );
+}
+
+export type Access = "read" | "read_write";
+/** A uniform field's WGSL type: every field is one 32-bit scalar. */
+export type UniformType = "u32" | "f32";
+
+/** One storage binding of a kernel: its WGSL name, access and element type (default f32). */
+export interface StorageDecl {
+  name: string;
+  access: Access;
+  type: string;
+}
+
+/**
+ * A kernel's whole contract with the host, declared once: the WGSL, its storage bindings (group 0, bindings
+ * 0..n-1 in this order), its uniform fields (the struct `P` at binding n, in this order) and its threads per
+ * workgroup. The runtime's `launch` takes buffers and uniform values by these names and checks them.
+ */
+export interface KernelSpec {
+  wgsl: string;
+  storage: readonly StorageDecl[];
+  uniforms: readonly (readonly [name: string, type: UniformType])[];
+  /** Invocations per workgroup (the product of `@workgroup_size`), for launches counted in threads. */
+  workgroupSize: number;
+}
+
+/** Invocations per workgroup of a WGSL compute shader, from its `@workgroup_size`. */
+export function workgroupSizeOf(wgsl: string): number {
+  const size = /@workgroup_size\(([^)]*)\)/.exec(wgsl);
+  if (!size) throw new Error("kernel: no @workgroup_size");
+  return size[1].split(",").map((d) => Number(d.trim().replace(/u$/, ""))).reduce((a, b) => a * b, 1);
+}
+
+/**
+ * A kernel spec from its declarations and the WGSL after them: the `storage` declarations, then the uniform
+ * struct generated from `uniforms` (name → type, in order). A binding of f16 elements puts `enable f16;`
+ * first (the device has `shader-f16` whenever f16 tensors exist).
+ */
+export function kernel(
+  storage: readonly (readonly [name: string, access: Access, type?: string])[],
+  uniforms: Record<string, UniformType> | null,
+  body: string,
+): KernelSpec {
+  const decls = storage.map(([name, access, type = "f32"]) => ({ name, access, type }));
+  const fields = Object.entries(uniforms ?? {});
+  const lines = decls.map(({ name, access, type }, i) =>
     `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`
   );
-  if (uniforms) {
-    lines.unshift(`struct P { ${uniforms} }`);
-    lines.push(`@group(0) @binding(${buffers.length}) var<uniform> p: P;`);
+  if (fields.length > 0) {
+    lines.unshift(`struct P { ${fields.map(([name, type]) => `${name}: ${type}`).join(", ")} }`);
+    lines.push(`@group(0) @binding(${decls.length}) var<uniform> p: P;`);
   }
-  if (buffers.some(([, , type]) => type?.includes("f16"))) lines.unshift("enable f16;");
-  return lines.join("\n");
+  if (decls.some(({ type }) => type.includes("f16"))) lines.unshift("enable f16;");
+  const wgsl = `${lines.join("\n")}\n${body}`;
+  return { wgsl, storage: decls, uniforms: fields, workgroupSize: workgroupSizeOf(wgsl) };
 }
 
 /**

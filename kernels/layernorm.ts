@@ -4,14 +4,14 @@
  * kernel optionally normalises X + R (a residual connection) without storing the sum.
  */
 import {
-  bindings,
-  LINEAR_I,
-  LINEAR_INDEX,
+  type Access,
+  kernel,
+  type KernelSpec,
+  perElementKernel,
   ROW_KERNEL_HEAD,
   ROW_PER_THREAD_HEAD,
   ROW_THREADS,
   rowReduce,
-  WG,
 } from "./common.ts";
 
 const T = ROW_THREADS;
@@ -20,40 +20,39 @@ const T = ROW_THREADS;
  * The normalised input: X, or X + R when `residual` (the residual add fused in: the sum is never stored,
  * each kernel re-reads both operands).
  */
-const inputs = (residual: boolean): [string, "read"][] =>
+const inputs = (residual: boolean): [string, Access][] =>
   residual ? [["X", "read"], ["R", "read"]] : [["X", "read"]];
 const xValue = (residual: boolean) => `fn xv(i: u32) -> f32 { return ${residual ? "X[i] + R[i]" : "X[i]"}; }`;
 
-const STATS_OUT: [string, "read_write"] = ["STATS", "read_write"];
+const STATS_OUT: [string, Access] = ["STATS", "read_write"];
 
-/** The forward kernels' buffers (input(s), gamma, beta, output, per-row mean and rstd) and `xv`. */
-const forwardBindings = (residual: boolean) =>
-  `${
-    bindings(
-      [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], STATS_OUT],
-      "rows: u32, cols: u32, eps: f32",
-    )
-  }
-${xValue(residual)}`;
+/** A forward kernel: input(s), gamma, beta, output, per-row mean and rstd; `xv`, then `body`. */
+const forwardKernel = (residual: boolean, body: string) =>
+  kernel(
+    [...inputs(residual), ["GAMMA", "read"], ["BETA", "read"], ["Y", "read_write"], STATS_OUT],
+    { rows: "u32", cols: "u32", eps: "f32" },
+    `${xValue(residual)}
+${body}`,
+  );
 
-/** The input-gradient kernels' buffers (input(s), gamma, stats, output gradient, input gradient) and `xv`. */
-const backwardBindings = (residual: boolean) =>
-  `${
-    bindings(
-      [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
-      "rows: u32, cols: u32",
-    )
-  }
-${xValue(residual)}`;
+/** An input-gradient kernel: input(s), gamma, stats, output gradient, input gradient; `xv`, then `body`. */
+const backwardKernel = (residual: boolean, body: string) =>
+  kernel(
+    [...inputs(residual), ["GAMMA", "read"], ["STATS", "read"], ["G", "read"], ["DX", "read_write"]],
+    { rows: "u32", cols: "u32" },
+    `${xValue(residual)}
+${body}`,
+  );
 
 const REDUCE = rowReduce("add");
 const HEAD = `${ROW_KERNEL_HEAD}
   let n = f32(p.cols);`;
 
 /** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */
-export function layerNormKernel(residual = false): string {
-  return `${forwardBindings(residual)}
-${HEAD}
+export function layerNormKernel(residual = false): KernelSpec {
+  return forwardKernel(
+    residual,
+    `${HEAD}
   var acc = 0.0;
   for (var c = lid.x; c < p.cols; c += ${T}u) { acc += xv(base + c); }
   ${REDUCE}
@@ -68,13 +67,15 @@ ${HEAD}
     }
     if (lid.x == 0u) { STATS[2u * row] = mean; STATS[2u * row + 1u] = rstd; }
   }
-}`;
+}`,
+  );
 }
 
 /** dx = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)). */
-export function layerNormBackwardKernel(residual = false): string {
-  return `${backwardBindings(residual)}
-${HEAD}
+export function layerNormBackwardKernel(residual = false): KernelSpec {
+  return backwardKernel(
+    residual,
+    `${HEAD}
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];
   var acc = 0.0;
@@ -93,34 +94,29 @@ ${HEAD}
       DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
     }
   }
-}`;
+}`,
+  );
 }
 
 /** T = g * xhat, whose column sums are gamma's gradient. */
-export function layerNormGammaTermsKernel(residual = false): string {
-  return `${
-    bindings(
-      [...inputs(residual), ["STATS", "read"], ["G", "read"], ["T", "read_write"]],
-      "n: u32, cols: u32",
-    )
-  }
-${xValue(residual)}
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  let row = i / p.cols;
-  T[i] = G[i] * (xv(i) - STATS[2u * row]) * STATS[2u * row + 1u];
-}`;
+export function layerNormGammaTermsKernel(residual = false): KernelSpec {
+  return perElementKernel(
+    [...inputs(residual), ["STATS", "read"], ["G", "read"], ["T", "read_write"]],
+    { n: "u32", cols: "u32" },
+    `  let row = i / p.cols;
+  T[i] = G[i] * (xv(i) - STATS[2u * row]) * STATS[2u * row + 1u];`,
+    { helpers: xValue(residual) },
+  );
 }
 
 const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
   let n = f32(p.cols);`;
 
 /** `layerNormKernel` with one thread per row. */
-export function layerNormRowPerThreadKernel(residual = false): string {
-  return `${forwardBindings(residual)}
-${PER_THREAD_HEAD}
+export function layerNormRowPerThreadKernel(residual = false): KernelSpec {
+  return forwardKernel(
+    residual,
+    `${PER_THREAD_HEAD}
   var total = 0.0;
   for (var c = 0u; c < p.cols; c++) { total += xv(base + c); }
   let mean = total / n;
@@ -130,13 +126,15 @@ ${PER_THREAD_HEAD}
   for (var c = 0u; c < p.cols; c++) { Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c]; }
   STATS[2u * row] = mean;
   STATS[2u * row + 1u] = rstd;
-}`;
+}`,
+  );
 }
 
 /** `layerNormBackwardKernel` with one thread per row. */
-export function layerNormBackwardRowPerThreadKernel(residual = false): string {
-  return `${backwardBindings(residual)}
-${PER_THREAD_HEAD}
+export function layerNormBackwardRowPerThreadKernel(residual = false): KernelSpec {
+  return backwardKernel(
+    residual,
+    `${PER_THREAD_HEAD}
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];
   var sa = 0.0;
@@ -152,5 +150,6 @@ ${PER_THREAD_HEAD}
     let xhat = (xv(base + c) - mean) * rstd;
     DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
   }
-}`;
+}`,
+  );
 }

@@ -1,12 +1,21 @@
 /** Data movement: permutes of up to 4 axes, and slices along one axis (and their scatter-back). */
-import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
+import { type KernelSpec, perElementKernel, type UniformType } from "./common.ts";
 
 /**
  * Y (dims o0..o3, row-major) takes X at input strides s0..s3 of the axes Y's axes came from. With `f16`,
  * each thread writes a pair of elements as one 32-bit word (no two threads share a word).
  */
-export function permuteKernel(f16 = false): string {
-  const u = "n: u32, o1: u32, o2: u32, o3: u32, s0: u32, s1: u32, s2: u32, s3: u32";
+export function permuteKernel(f16 = false): KernelSpec {
+  const u: Record<string, UniformType> = {
+    n: "u32",
+    o1: "u32",
+    o2: "u32",
+    o3: "u32",
+    s0: "u32",
+    s1: "u32",
+    s2: "u32",
+    s3: "u32",
+  };
   const source = `
 fn source(i: u32) -> u32 {
   let i3 = i % p.o3;
@@ -18,30 +27,23 @@ fn source(i: u32) -> u32 {
   return i0 * p.s0 + i1 * p.s1 + i2 * p.s2 + i3 * p.s3;
 }`;
   if (f16) {
-    return `${bindings([["X", "read", "f16"], ["Y", "read_write", "vec2<f16>"]], u)}
-${source}
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (2u * i >= p.n) { return; }
-  Y[i] = vec2<f16>(X[source(2u * i)], X[source(min(2u * i + 1u, p.n - 1u))]);
-}`;
+    return perElementKernel(
+      [["X", "read", "f16"], ["Y", "read_write", "vec2<f16>"]],
+      u,
+      `  Y[i] = vec2<f16>(X[source(2u * i)], X[source(min(2u * i + 1u, p.n - 1u))]);`,
+      { helpers: source, guard: "2u * i >= p.n" },
+    );
   }
-  return `${bindings([["X", "read"], ["Y", "read_write"]], u)}
-${source}
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  Y[i] = X[source(i)];
-}`;
+  return perElementKernel([["X", "read"], ["Y", "read_write"]], u, `  Y[i] = X[source(i)];`, {
+    helpers: source,
+  });
 }
 
 /**
  * X viewed as [outer, axis, inner]; Y = X[:, start:start+len, :]. With `scatter`, the reverse: Y is the full
  * [outer, axis, inner] tensor holding X (shaped [outer, len, inner]) at that range and zeros elsewhere.
  */
-export function sliceKernel(scatter: boolean): string {
+export function sliceKernel(scatter: boolean): KernelSpec {
   const body = scatter
     ? `let a = (i / p.inner) % p.axis;
   let o = i / (p.inner * p.axis);
@@ -51,13 +53,9 @@ export function sliceKernel(scatter: boolean): string {
     : `let a = (i / p.inner) % p.len;
   let o = i / (p.inner * p.len);
   Y[i] = X[(o * p.axis + p.start + a) * p.inner + i % p.inner];`;
-  return `${
-    bindings([["X", "read"], ["Y", "read_write"]], "n: u32, axis: u32, inner: u32, start: u32, len: u32")
-  }
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  ${body}
-}`;
+  return perElementKernel(
+    [["X", "read"], ["Y", "read_write"]],
+    { n: "u32", axis: "u32", inner: "u32", start: "u32", len: "u32" },
+    `  ${body}`,
+  );
 }

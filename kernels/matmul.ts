@@ -5,7 +5,7 @@
  * With `f16`, A and B are stored as f16 (mixed precision) and widened on load: products and sums are f32,
  * C is f32.
  */
-import { bindings } from "./common.ts";
+import { kernel, type KernelSpec } from "./common.ts";
 
 export interface MatmulShape {
   batch: number;
@@ -22,11 +22,18 @@ export interface MatmulVariant {
   name: string;
   /** Whether this variant handles the shape (alignment, transposes). */
   supports(s: MatmulShape): boolean;
-  wgsl(s: MatmulShape): string;
+  spec(s: MatmulShape): KernelSpec;
   workgroups(s: MatmulShape): [number, number, number];
 }
 
-const UNIFORMS = "m: u32, n: u32, k: u32, stride_a: u32, stride_b: u32, stride_c: u32";
+const UNIFORMS = {
+  m: "u32",
+  n: "u32",
+  k: "u32",
+  stride_a: "u32",
+  stride_b: "u32",
+  stride_c: "u32",
+} as const;
 
 /** A element (row r, inner index k) and B element (inner k, column c) under the transposes, as f32. */
 function loaders(s: MatmulShape): string {
@@ -43,9 +50,14 @@ const operandType = (s: MatmulShape, vec = false) => {
   return vec ? `vec4<${t}>` : t;
 };
 
-/** The A, B, C bindings of a kernel that loads its operands as scalars. */
-const scalarBindings = (s: MatmulShape) =>
-  bindings([["A", "read", operandType(s)], ["B", "read", operandType(s)], ["C", "read_write"]], UNIFORMS);
+/** A kernel that loads its operands as scalars: A, B, C, the loaders, then `body`. */
+const scalarKernel = (s: MatmulShape, body: string) =>
+  kernel(
+    [["A", "read", operandType(s)], ["B", "read", operandType(s)], ["C", "read_write"]],
+    UNIFORMS,
+    `${loaders(s)}
+${body}`,
+  );
 
 const TILE = 4;
 const WG_X = 8;
@@ -55,10 +67,10 @@ export const simpleMatmul: MatmulVariant = {
   name: "simple",
   supports: () => true,
   workgroups: (s) => [Math.ceil(s.n / (TILE * WG_X)), Math.ceil(s.m / (TILE * WG_Y)), s.batch],
-  wgsl: (s) =>
-    `${scalarBindings(s)}
-${loaders(s)}
-@compute @workgroup_size(${WG_X}, ${WG_Y})
+  spec: (s) =>
+    scalarKernel(
+      s,
+      `@compute @workgroup_size(${WG_X}, ${WG_Y})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * ${TILE}u;
   let col0 = gid.x * ${TILE}u;
@@ -89,6 +101,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
 }`,
+    ),
 };
 
 // ---- register-blocked, no workgroup memory (CPU adapters: lavapipe/llvmpipe, SwiftShader) ------------------
@@ -131,7 +144,7 @@ export function blockedMatmul(cfg: BlockedConfig, name?: string): MatmulVariant 
       const gn = Math.ceil(s.n / (tn * wgn)), gm = Math.ceil(s.m / (tm * wgm));
       return lanes === "n" ? [gn, gm, s.batch] : [gm, gn, s.batch];
     },
-    wgsl: (s) => {
+    spec: (s) => {
       const { transA, transB } = s;
       // Operands contiguous along k (A not transposed, B transposed) are scalar arrays.
       const aVec = transA, bVec = !transB;
@@ -179,17 +192,14 @@ export function blockedMatmul(cfg: BlockedConfig, name?: string): MatmulVariant 
         const size = axis === "x" ? wgx : wgy;
         return size === 1 ? `wid.${axis}` : `(wid.${axis} * ${size}u + lid.${axis})`;
       };
-      return `${
-        bindings(
-          [["A", "read", operandType(s, aVec)], ["B", "read", operandType(s, bVec)], [
-            "C",
-            "read_write",
-            "vec4f",
-          ]],
-          UNIFORMS,
-        )
-      }
-@compute @workgroup_size(${wgx}, ${wgy})
+      return kernel(
+        [["A", "read", operandType(s, aVec)], ["B", "read", operandType(s, bVec)], [
+          "C",
+          "read_write",
+          "vec4f",
+        ]],
+        UNIFORMS,
+        `@compute @workgroup_size(${wgx}, ${wgy})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let r0 = ${idx(mi)} * ${tm}u;
   let c0 = ${idx(ni)} * ${tn}u;
@@ -199,7 +209,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let bb = wid.z * p.stride_b${bVec ? " / 4u" : ""};
   let cb = wid.z * p.stride_c / 4u;
 ${L.join("\n")}
-}`;
+}`,
+      );
     },
   };
 }
@@ -218,10 +229,10 @@ export const tiledMatmul: MatmulVariant = {
   name: "tiled64",
   supports: () => true,
   workgroups: (s) => [Math.ceil(s.n / T_TILE), Math.ceil(s.m / T_TILE), s.batch],
-  wgsl: (s) =>
-    `${scalarBindings(s)}
-${loaders(s)}
-var<workgroup> As: array<array<f32, ${T_TILE}>, ${T_BK}>;
+  spec: (s) =>
+    scalarKernel(
+      s,
+      `var<workgroup> As: array<array<f32, ${T_TILE}>, ${T_BK}>;
 var<workgroup> Bs: array<array<f32, ${T_TILE}>, ${T_BK}>;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -262,6 +273,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     }
   }
 }`,
+    ),
 };
 
 /** Every variant kept, the reference first. The op picks the first (after the reference) that supports a shape. */
@@ -273,6 +285,14 @@ export const MATMUL_VARIANTS: MatmulVariant[] = [
   tiledMatmul,
 ];
 
-export function matmulUniforms(s: MatmulShape, broadcastB: boolean): number[] {
-  return [s.m, s.n, s.k, s.m * s.k, broadcastB ? 0 : s.k * s.n, s.m * s.n];
+/** The uniforms of every variant; a shared (2-D) B has batch stride 0. */
+export function matmulUniforms(s: MatmulShape, sharedB: boolean): Record<keyof typeof UNIFORMS, number> {
+  return {
+    m: s.m,
+    n: s.n,
+    k: s.k,
+    stride_a: s.m * s.k,
+    stride_b: sharedB ? 0 : s.k * s.n,
+    stride_c: s.m * s.n,
+  };
 }

@@ -1,5 +1,5 @@
 /** Optimizer kernels: squared-norm partial sums for clipping, and the AdamW update. */
-import { bindings, LINEAR_I, LINEAR_INDEX, WG } from "./common.ts";
+import { type Access, kernel, type KernelSpec, perElementKernel, type UniformType } from "./common.ts";
 
 /** Elements each thread of `sumSquaresKernel` covers. */
 export const SQ_CHUNK = 256;
@@ -8,17 +8,16 @@ export const SQ_CHUNK = 256;
  * OUT[offset + i] = Σ X[j]² over the i-th chunk of SQ_CHUNK elements (fixed order: reproducible). Every
  * parameter's gradient writes its chunks into one shared OUT, so the global norm is one sum at the end.
  */
-export function sumSquaresKernel(): string {
-  return `${bindings([["X", "read"], ["OUT", "read_write"]], "n: u32, chunks: u32, offset: u32")}
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.chunks) { return; }
-  let j1 = min(p.n, (i + 1u) * ${SQ_CHUNK}u);
+export function sumSquaresKernel(): KernelSpec {
+  return perElementKernel(
+    [["X", "read"], ["OUT", "read_write"]],
+    { n: "u32", chunks: "u32", offset: "u32" },
+    `  let j1 = min(p.n, (i + 1u) * ${SQ_CHUNK}u);
   var s = 0.0;
   for (var j = i * ${SQ_CHUNK}u; j < j1; j++) { let v = X[j]; s += v * v; }
-  OUT[p.offset + i] = s;
-}`;
+  OUT[p.offset + i] = s;`,
+    { guard: "i >= p.chunks" },
+  );
 }
 
 /**
@@ -34,8 +33,8 @@ fn main(${LINEAR_INDEX}) {
  * GPU, without the host waiting to learn it (GradScaler.step skips optimizer.step() the same way; the scale
  * update that follows halves the scale). Unscaled, the host passes the bias corrections as uniforms.
  */
-export function adamwKernel(scaled = false): string {
-  const buffers: [string, "read" | "read_write"][] = [
+export function adamwKernel(scaled = false): KernelSpec {
+  const storage: [string, Access][] = [
     ["PARAM", "read_write"],
     ["G", "read"],
     ["M", "read_write"],
@@ -43,8 +42,17 @@ export function adamwKernel(scaled = false): string {
     ["NORMSQ", "read"],
     ...(scaled ? [["SCALE", "read"], ["STATE", "read"]] as [string, "read"][] : []),
   ];
-  const uniforms =
-    "n: u32, lr: f32, wd: f32, decay_end: u32, beta1: f32, beta2: f32, eps: f32, max_norm: f32";
+  const uniforms: Record<string, UniformType> = {
+    n: "u32",
+    lr: "f32",
+    wd: "f32",
+    decay_end: "u32",
+    beta1: "f32",
+    beta2: "f32",
+    eps: "f32",
+    max_norm: "f32",
+    ...(scaled ? {} : { bc1: "f32", bc2_sqrt: "f32" } as const),
+  };
   const prologue = scaled
     ? `let inv_scale = 1.0 / SCALE[0];
   let t = STATE[1] + 1.0;
@@ -53,12 +61,10 @@ export function adamwKernel(scaled = false): string {
     : `let inv_scale = 1.0;
   let bc1 = p.bc1;
   let bc2_sqrt = p.bc2_sqrt;`;
-  return `${bindings(buffers, scaled ? uniforms : `${uniforms}, bc1: f32, bc2_sqrt: f32`)}
-@compute @workgroup_size(${WG})
-fn main(${LINEAR_INDEX}) {
-  ${LINEAR_I}
-  if (i >= p.n) { return; }
-  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) { return; }
+  return perElementKernel(
+    storage,
+    uniforms,
+    `  if ((bitcast<u32>(NORMSQ[0]) & 0x7f800000u) == 0x7f800000u) { return; }
   ${prologue}
   var clip = 1.0;
   if (p.max_norm > 0.0) { clip = min(1.0, p.max_norm / (sqrt(NORMSQ[0]) * inv_scale + 1e-6)); }
@@ -69,8 +75,8 @@ fn main(${LINEAR_INDEX}) {
   V[i] = v;
   let decayed = PARAM[i] * (1.0 - p.lr * select(p.wd, 0.0, i >= p.decay_end));
   let denom = sqrt(v) / bc2_sqrt + p.eps;
-  PARAM[i] = decayed - (p.lr / bc1) * m / denom;
-}`;
+  PARAM[i] = decayed - (p.lr / bc1) * m / denom;`,
+  );
 }
 
 /**
@@ -79,14 +85,11 @@ fn main(${LINEAR_INDEX}) {
  * `backoff` and resets the growth tracker (STATE[0]); `interval` clean steps in a row multiply it by
  * `growth`. STATE[1] counts the steps applied.
  */
-export function lossScaleUpdateKernel(): string {
-  return `${
-    bindings(
-      [["NORMSQ", "read"], ["SCALE", "read_write"], ["STATE", "read_write"], ["OUT", "read_write"]],
-      "growth: f32, backoff: f32, interval: f32",
-    )
-  }
-@compute @workgroup_size(1)
+export function lossScaleUpdateKernel(): KernelSpec {
+  return kernel(
+    [["NORMSQ", "read"], ["SCALE", "read_write"], ["STATE", "read_write"], ["OUT", "read_write"]],
+    { growth: "f32", backoff: "f32", interval: "f32" },
+    `@compute @workgroup_size(1)
 fn main() {
   let s = SCALE[0];
   OUT[0] = NORMSQ[0] / (s * s);
@@ -103,5 +106,6 @@ fn main() {
   } else {
     STATE[0] = clean;
   }
-}`;
+}`,
+  );
 }

@@ -4,33 +4,44 @@
  * (the reference, for GPUs), and one thread per row (`rowPerThread`, for CPU drivers, where each of the
  * workgroup version's barriers is a coroutine switch); tests prove them equal.
  */
-import { bindings, F32_MIN, ROW_KERNEL_HEAD, ROW_PER_THREAD_HEAD, ROW_THREADS, rowReduce } from "./common.ts";
+import {
+  F32_MIN,
+  kernel,
+  type KernelSpec,
+  ROW_KERNEL_HEAD,
+  ROW_PER_THREAD_HEAD,
+  ROW_THREADS,
+  rowReduce,
+} from "./common.ts";
 
 const T = ROW_THREADS;
 const HEAD = `${ROW_KERNEL_HEAD}
   let mbase = (row / p.rows_per_mask) * p.cols;`;
 
-const UNIFORMS = "rows: u32, cols: u32, rows_per_mask: u32, scale: f32";
+const UNIFORMS = { rows: "u32", cols: "u32", rows_per_mask: "u32", scale: "f32" } as const;
 
-/** The forward kernels' buffers: scores X, the mask M when masked, the output Y. */
-const forwardBindings = (masked: boolean) =>
-  bindings(
+/** A forward kernel: scores X, the mask M when masked, the output Y. */
+const forwardKernel = (masked: boolean, body: string) =>
+  kernel(
     masked ? [["X", "read"], ["M", "read"], ["Y", "read_write"]] : [["X", "read"], ["Y", "read_write"]],
     UNIFORMS,
+    body,
   );
 
-/** The backward kernels' buffers: the softmax output, its gradient, the input gradient. */
-const BACKWARD_BINDINGS = bindings([["Yv", "read"], ["G", "read"], ["DX", "read_write"]], UNIFORMS);
+/** A backward kernel: the softmax output, its gradient, the input gradient. */
+const backwardKernel = (body: string) =>
+  kernel([["Yv", "read"], ["G", "read"], ["DX", "read_write"]], UNIFORMS, body);
 
 /** Column c's scaled score, the f32 minimum where the key is masked. */
 const scoreOf = (masked: boolean) =>
   masked ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)` : `X[base + c] * p.scale`;
 
 /** Scores [rows, cols]; mask [rows / rows_per_mask, cols] with 1 = keep, 0 = masked. */
-export function softmaxKernel(masked: boolean): string {
+export function softmaxKernel(masked: boolean): KernelSpec {
   const score = scoreOf(masked);
-  return `${forwardBindings(masked)}
-${HEAD}
+  return forwardKernel(
+    masked,
+    `${HEAD}
   var acc = ${F32_MIN};
   for (var c = lid.x; c < p.cols; c += ${T}u) { acc = max(acc, ${score}); }
   ${rowReduce("max")}
@@ -40,45 +51,46 @@ ${HEAD}
   ${rowReduce("add")}
   let inv = 1.0 / total;
   for (var c = lid.x; c < p.cols; c += ${T}u) { Y[base + c] = exp(${score} - m) * inv; }
-}`;
+}`,
+  );
 }
 
 /** dx = scale * y * (g - sum(g * y)); masked entries have y = 0 and so get no gradient. */
-export function softmaxBackwardKernel(): string {
-  return `${BACKWARD_BINDINGS}
-${HEAD}
+export function softmaxBackwardKernel(): KernelSpec {
+  return backwardKernel(`${HEAD}
   _ = mbase;
   var acc = 0.0;
   for (var c = lid.x; c < p.cols; c += ${T}u) { acc += G[base + c] * Yv[base + c]; }
   ${rowReduce("add")}
   for (var c = lid.x; c < p.cols; c += ${T}u) { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
-}`;
+}`);
 }
 
 const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
   let mbase = (row / p.rows_per_mask) * p.cols;`;
 
 /** `softmaxKernel` with one thread per row: no workgroup memory, no barriers. */
-export function softmaxRowPerThreadKernel(masked: boolean): string {
+export function softmaxRowPerThreadKernel(masked: boolean): KernelSpec {
   const score = scoreOf(masked);
-  return `${forwardBindings(masked)}
-${PER_THREAD_HEAD}
+  return forwardKernel(
+    masked,
+    `${PER_THREAD_HEAD}
   var m = ${F32_MIN};
   for (var c = 0u; c < p.cols; c++) { m = max(m, ${score}); }
   var total = 0.0;
   for (var c = 0u; c < p.cols; c++) { total += exp(${score} - m); }
   let inv = 1.0 / total;
   for (var c = 0u; c < p.cols; c++) { Y[base + c] = exp(${score} - m) * inv; }
-}`;
+}`,
+  );
 }
 
 /** `softmaxBackwardKernel` with one thread per row. */
-export function softmaxBackwardRowPerThreadKernel(): string {
-  return `${BACKWARD_BINDINGS}
-${PER_THREAD_HEAD}
+export function softmaxBackwardRowPerThreadKernel(): KernelSpec {
+  return backwardKernel(`${PER_THREAD_HEAD}
   _ = mbase;
   var total = 0.0;
   for (var c = 0u; c < p.cols; c++) { total += G[base + c] * Yv[base + c]; }
   for (var c = 0u; c < p.cols; c++) { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
-}`;
+}`);
 }

@@ -11,10 +11,9 @@
  * parameter. `flat: false` keeps one dispatch per parameter (the reference the flat path is tested against;
  * also taken for a step where some parameter has no gradient, which PyTorch skips).
  */
-import { type Binding, f32, gpu, grid, keep, type Tensor, tidy, type Uniform } from "../autograd/mod.ts";
+import { type Binding, gpu, keep, type Tensor, tidy } from "../autograd/mod.ts";
 import { fill, sum, zeros } from "../autograd/ops.ts";
 import { SLICE_ALIGN, Tensor as T } from "../autograd/tensor.ts";
-import { WG } from "../kernels/common.ts";
 import { adamwKernel, lossScaleUpdateKernel, SQ_CHUNK, sumSquaresKernel } from "../kernels/optimizer.ts";
 
 /** AdamW hyperparameters; defaults are PyTorch's and HF Trainer's. */
@@ -214,11 +213,10 @@ export class AdamW {
       const partial = new T([chunks.reduce((a, b) => a + b, 0)]);
       let offset = 0;
       grads.forEach((g, i) => {
-        gpu().dispatch({
-          wgsl: sumSquaresKernel(),
-          buffers: [g.binding, partial.binding],
-          uniforms: [g.size, chunks[i], offset],
-          workgroups: grid(Math.ceil(chunks[i] / WG)),
+        gpu().launch(sumSquaresKernel(), {
+          buffers: { X: g.binding, OUT: partial.binding },
+          uniforms: { n: g.size, chunks: chunks[i], offset },
+          count: { threads: chunks[i] },
           label: "sum_squares",
         });
         offset += chunks[i];
@@ -253,33 +251,32 @@ export class AdamW {
     const normSq = this.gradNormSquared();
     const scaled = this.lossScaling !== null;
     // Plain AdamW gets its bias corrections from the host; with a loss scale the GPU keeps the step count.
-    const corrections = scaled
-      ? []
-      : [f32(1 - c.betas[0] ** this.step), f32(Math.sqrt(1 - c.betas[1] ** this.step))];
+    const corrections: Record<string, number> = scaled
+      ? {}
+      : { bc1: 1 - c.betas[0] ** this.step, bc2_sqrt: Math.sqrt(1 - c.betas[1] ** this.step) };
     const run = (param: Binding, grad: Binding, m: Binding, v: Binding, n: number, decayEnd: number) => {
-      const uniforms: Uniform[] = [
+      const uniforms = {
         n,
-        f32(lr),
-        f32(c.weightDecay),
-        decayEnd,
-        f32(c.betas[0]),
-        f32(c.betas[1]),
-        f32(c.eps),
-        f32(c.maxGradNorm),
+        lr,
+        wd: c.weightDecay,
+        decay_end: decayEnd,
+        beta1: c.betas[0],
+        beta2: c.betas[1],
+        eps: c.eps,
+        max_norm: c.maxGradNorm,
         ...corrections,
-      ];
-      gpu().dispatch({
-        wgsl: adamwKernel(scaled),
-        buffers: [
-          param,
-          grad,
-          m,
-          v,
-          normSq.binding,
-          ...(scaled ? [this.lossScale!.binding, this.scaleState!.binding] : []),
-        ],
+      };
+      gpu().launch(adamwKernel(scaled), {
+        buffers: {
+          PARAM: param,
+          G: grad,
+          M: m,
+          V: v,
+          NORMSQ: normSq.binding,
+          ...(scaled ? { SCALE: this.lossScale!.binding, STATE: this.scaleState!.binding } : {}),
+        },
         uniforms,
-        workgroups: grid(Math.ceil(n / WG)),
+        count: { threads: n },
         label: scaled ? "adamw_scaled" : "adamw",
       });
     };
@@ -304,11 +301,15 @@ export class AdamW {
     if (!scaled) return normSq;
     const unscaled = new T([1]);
     const ls = this.lossScaling!;
-    gpu().dispatch({
-      wgsl: lossScaleUpdateKernel(),
-      buffers: [normSq.binding, this.lossScale!.binding, this.scaleState!.binding, unscaled.binding],
-      uniforms: [f32(ls.growthFactor), f32(ls.backoffFactor), f32(ls.growthInterval)],
-      workgroups: [1],
+    gpu().launch(lossScaleUpdateKernel(), {
+      buffers: {
+        NORMSQ: normSq.binding,
+        SCALE: this.lossScale!.binding,
+        STATE: this.scaleState!.binding,
+        OUT: unscaled.binding,
+      },
+      uniforms: { growth: ls.growthFactor, backoff: ls.backoffFactor, interval: ls.growthInterval },
+      count: { workgroups: [1] },
       label: "loss_scale_update",
     });
     normSq.dispose();
