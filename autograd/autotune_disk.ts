@@ -2,7 +2,8 @@
  * The autotuner's disk cache (Deno only): $XDG_CACHE_HOME or ~/.cache, distilbert-webgpu/matmul-autotune.json.
  * Every Deno entry point (tasks' runMain, the training and inference jobs) installs it; a page does not.
  */
-import { type AutotuneCacheFile, type AutotuneStore, setAutotuneStore } from "./autotune.ts";
+import type { AutotuneCacheFile, AutotuneStore } from "./autotune/cache.ts";
+import { engineSettings } from "./runtime.ts";
 import { writeJsonFile } from "../util/fs.ts";
 
 /** The cache file's path, read from the environment at each use (tests move it); null without a home. */
@@ -39,5 +40,5 @@ export const diskAutotuneStore: AutotuneStore = {
 
 /** Tuned choices persist on disk from now on. */
 export function useDiskAutotuneCache(): void {
-  setAutotuneStore(diskAutotuneStore);
+  engineSettings().autotuneStore = diskAutotuneStore;
 }

@@ -5,244 +5,30 @@
  */
 import { DeviceError, UserError } from "../util/errors.ts";
 import { preferVulkanBackend } from "./backend.ts";
-import { envVar } from "../util/host.ts";
-import type { KernelSpec, UniformType } from "../kernels/common.ts";
+import type { KernelSpec } from "../kernels/common.ts";
+import { type Binding, checkLimits, type Dispatch, type Launch, resolveLaunch } from "./dispatch.ts";
+import { BufferPool, UniformArena } from "./pool.ts";
+import {
+  type AdapterSummary,
+  DEFAULT_RUNTIME_OPTIONS,
+  LIMIT_KEYS,
+  type RuntimeOptions,
+  runtimeOptionsFromEnv,
+} from "./runtime_options.ts";
+import { type EngineSettings, engineSettings } from "./settings.ts";
+
+export * from "./dispatch.ts";
+export * from "./pool.ts";
+export * from "./runtime_options.ts";
+export * from "./settings.ts";
 
 /** How to get an adapter when there is none: said once, in one line. */
 const NO_ADAPTER = "no WebGPU adapter found: install a GPU driver with Vulkan/Metal/D3D12 support, " +
   "or the CPU driver with `apt-get install mesa-vulkan-drivers` (Linux)";
 
-/** A storage binding: a pooled buffer and the bytes of it that the kernel sees. */
-export interface Binding {
-  buffer: GPUBuffer;
-  /** Where the binding starts in the buffer (a multiple of 256: minStorageBufferOffsetAlignment). */
-  offset?: number;
-  bytes: number;
-}
-
-/** One launch of a kernel: what `GpuRuntime.launch` binds to its declared names, and how many workgroups. */
-export interface Launch {
-  /** A buffer for every storage binding the kernel declares, by its name (no other). */
-  buffers: Record<string, Binding>;
-  /** A value for every uniform field the kernel declares, by its name (no other); u32 fields take integers. */
-  uniforms?: Record<string, number>;
-  /**
-   * How many workgroups: `threads` (one invocation each, in workgroups of the kernel's size, split over x/y
-   * by `grid`), or `workgroups` as given.
-   */
-  count: { threads: number } | { workgroups: [number, number?, number?] };
-  /** A label for profiles and errors: the kernel's name. */
-  label: string;
-  /** What the op works on (shapes), for error messages only: computed when an error needs it. */
-  detail?: () => string;
-}
-
-/** A launch resolved to binding order: what the device sees. */
-interface Dispatch {
-  wgsl: string;
-  buffers: Binding[];
-  uniforms: { values: number[]; types: UniformType[] };
-  workgroups: [number, number?, number?];
-  label: string;
-  detail?: () => string;
-}
-
-/** WebGPU's guaranteed maxComputeWorkgroupsPerDimension: every adapter has at least this many. */
-const MAX_WORKGROUPS = 65535;
-
 /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
 export function isCpuAdapter(): boolean {
   return gpu().isCpu;
-}
-
-/** Splits `count` workgroups into x/y so neither exceeds the per-dimension limit. */
-export function grid(count: number): [number, number] {
-  if (count <= MAX_WORKGROUPS) return [Math.max(1, count), 1];
-  const y = Math.ceil(count / MAX_WORKGROUPS);
-  return [Math.ceil(count / y), y];
-}
-
-/**
- * Buffers are reused by size class (multiples of 256 bytes below 64 KiB, then quarter steps between
- * powers of two), so a training loop whose shapes repeat stops allocating after its first step.
- */
-export function sizeClass(bytes: number): number {
-  const b = Math.max(256, bytes);
-  if (b <= 65536) return Math.ceil(b / 256) * 256;
-  const p = 2 ** Math.floor(Math.log2(b));
-  const quarter = p / 4;
-  return Math.ceil(b / quarter) * quarter;
-}
-
-export class BufferPool {
-  private free = new Map<number, GPUBuffer[]>();
-  liveBytes = 0;
-  pooledBytes = 0;
-  peakBytes = 0;
-  hits = 0;
-  misses = 0;
-  static readonly USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-  constructor(private device: GPUDevice) {}
-
-  /** A buffer of at least `bytes`; a DeviceError when the adapter cannot make one that large. */
-  acquire(bytes: number): GPUBuffer {
-    // Rounding up to the size class must not pass the device's largest buffer (a flat buffer can be that big).
-    const max = Math.floor(this.device.limits.maxBufferSize / 4) * 4;
-    if (bytes > max) {
-      throw new DeviceError(
-        `${fmtBytes(bytes)} in one buffer is over the adapter's maxBufferSize (${fmtBytes(max)})`,
-      );
-    }
-    const size = Math.min(sizeClass(bytes), max);
-    const list = this.free.get(size);
-    let buffer = list?.pop();
-    if (buffer) {
-      this.hits++;
-      this.pooledBytes -= size;
-    } else {
-      this.misses++;
-      buffer = this.device.createBuffer({ size, usage: BufferPool.USAGE });
-    }
-    this.liveBytes += size;
-    this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes);
-    return buffer;
-  }
-
-  release(buffer: GPUBuffer): void {
-    const size = buffer.size;
-    this.liveBytes -= size;
-    this.pooledBytes += size;
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, list = []);
-    list.push(buffer);
-  }
-
-  /** Starts a new peak from what the pool holds now (live and cached buffers), e.g. for one benchmark cell. */
-  resetPeak(): void {
-    this.peakBytes = this.liveBytes + this.pooledBytes;
-  }
-
-  /** Frees every pooled (not live) buffer. */
-  trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
-    this.free.clear();
-    this.pooledBytes = 0;
-  }
-}
-
-/** Uniform data for one submission, packed into 256-byte-aligned slots of a few reusable buffers. */
-class UniformArena {
-  private static readonly CHUNK = 64 * 1024;
-  private chunks: { buffer: GPUBuffer; data: ArrayBuffer }[] = [];
-  private chunk = 0;
-  private offset = 0;
-
-  constructor(private device: GPUDevice, private align: number) {}
-
-  push(values: number[], types: UniformType[]): { buffer: GPUBuffer; offset: number; size: number } {
-    const size = Math.max(16, Math.ceil(values.length / 4) * 16);
-    if (this.offset + size > UniformArena.CHUNK) {
-      this.chunk++;
-      this.offset = 0;
-    }
-    if (this.chunk === this.chunks.length) {
-      this.chunks.push({
-        buffer: this.device.createBuffer({
-          size: UniformArena.CHUNK,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        }),
-        data: new ArrayBuffer(UniformArena.CHUNK),
-      });
-    }
-    const { buffer, data } = this.chunks[this.chunk];
-    const u32 = new Uint32Array(data, this.offset, size / 4);
-    const fl = new Float32Array(data, this.offset, size / 4);
-    values.forEach((v, i) => {
-      if (types[i] === "f32") fl[i] = v;
-      else u32[i] = v >>> 0;
-    });
-    const slot = { buffer, offset: this.offset, size };
-    this.offset += Math.ceil(size / this.align) * this.align;
-    return slot;
-  }
-
-  /** Uploads what this submission used; queue order makes reuse by the next submission safe. */
-  upload(queue: GPUQueue): void {
-    for (let i = 0; i <= this.chunk && i < this.chunks.length; i++) {
-      const used = i < this.chunk ? UniformArena.CHUNK : this.offset;
-      if (used > 0) queue.writeBuffer(this.chunks[i].buffer, 0, this.chunks[i].data, 0, used);
-    }
-    this.chunk = 0;
-    this.offset = 0;
-  }
-}
-
-export interface AdapterSummary {
-  description: string;
-  vendor: string;
-  architecture: string;
-  isFallback: boolean;
-  shaderF16: boolean;
-  limits: Record<string, number>;
-}
-
-/** Options of a runtime; `runtimeOptionsFromEnv` reads them from the environment. */
-export interface RuntimeOptions {
-  /**
-   * "adapter" (default): request the adapter's own maximum buffer and workgroup limits and shader-f16.
-   * "default": the WebGPU specification's default limits and no optional feature, what every adapter and
-   * browser gives (DISTILBERT_WEBGPU_LIMITS=default; CI runs the test suite this way too).
-   */
-  limits: "adapter" | "default";
-  /**
-   * Test-only: skip the host-side limit checks of `dispatch`, so an oversized binding reaches the device
-   * and its validation error takes the device-error path (DISTILBERT_SKIP_LIMIT_CHECKS=1).
-   */
-  skipLimitChecks: boolean;
-  /** Test-only: destroy the device after this many dispatches (a device loss; DISTILBERT_LOSE_DEVICE_AFTER=N). */
-  loseDeviceAfter: number | null;
-  /**
-   * Memory planning (DISTILBERT_DRY_RUN=1, benchmarks): buffers are allocated and every dispatch is checked
-   * and counted, but nothing is recorded or run and reads return zeros, so a step's pool peak and its host
-   * cost are measured at any shape in seconds. Never for results.
-   */
-  dryRun: boolean;
-  /**
-   * Self-attention's path (DISTILBERT_ATTENTION): "auto" (default) picks per shape (model `attentionPath`);
-   * "fused" or "unfused" forces one (tests, benchmarks, A/B runs).
-   */
-  attention: "auto" | "fused" | "unfused";
-}
-
-export const DEFAULT_RUNTIME_OPTIONS: RuntimeOptions = {
-  limits: "adapter",
-  skipLimitChecks: false,
-  loseDeviceAfter: null,
-  dryRun: false,
-  attention: "auto",
-};
-
-/** An environment variable: none in a page (no Deno), nor without env permission. */
-const env = envVar;
-
-export function runtimeOptionsFromEnv(): RuntimeOptions {
-  const limits = env("DISTILBERT_WEBGPU_LIMITS") ?? "adapter";
-  if (limits !== "adapter" && limits !== "default") {
-    throw new UserError(`DISTILBERT_WEBGPU_LIMITS: must be "adapter" or "default", got "${limits}"`);
-  }
-  const attention = env("DISTILBERT_ATTENTION") ?? "auto";
-  if (attention !== "auto" && attention !== "fused" && attention !== "unfused") {
-    throw new UserError(`DISTILBERT_ATTENTION: must be "auto", "fused" or "unfused", got "${attention}"`);
-  }
-  const lose = env("DISTILBERT_LOSE_DEVICE_AFTER");
-  return {
-    limits,
-    skipLimitChecks: env("DISTILBERT_SKIP_LIMIT_CHECKS") === "1",
-    loseDeviceAfter: lose ? Number(lose) : null,
-    dryRun: env("DISTILBERT_DRY_RUN") === "1",
-    attention,
-  };
 }
 
 const ERROR_FILTERS: GPUErrorFilter[] = ["validation", "out-of-memory", "internal"];
@@ -286,6 +72,11 @@ export class GpuRuntime {
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
+
+  /** The engine's settings (one object for the process; see `withSettings`). */
+  readonly settings: EngineSettings = engineSettings();
+  /** This adapter's tuned choices, by shape bucket: matmul plan names, attention paths (the autotuner's). */
+  readonly tuned = new Map<string, string>();
 
   private cpu: boolean | null = null;
   /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): kernels there want other shapes. */
@@ -343,11 +134,14 @@ export class GpuRuntime {
     };
   }
 
-  /** Throws the one-line error for `--fp16` on an adapter without shader-f16; `instead` says what to do. */
-  requireShaderF16(instead: string): void {
+  /**
+   * Throws a one-line UserError when the adapter has no shader-f16: `asked` names what needed it (the caller's
+   * flag), `instead` says what to do.
+   */
+  requireShaderF16(asked: string, instead: string): void {
     const s = this.summary;
     if (!s.shaderF16) {
-      throw new UserError(`--fp16: the adapter (${s.description}) has no shader-f16; ${instead}`);
+      throw new UserError(`${asked}: the adapter (${s.description}) has no shader-f16; ${instead}`);
     }
   }
 
@@ -391,42 +185,6 @@ export class GpuRuntime {
   }
 
   /**
-   * Throws a DeviceError naming the kernel, what it works on and the limit, when `spec` needs more than the
-   * device allows: the host knows every binding's size and the grid, so nothing invalid reaches the device.
-   */
-  private checkLimits(spec: Dispatch): void {
-    const l = this.device.limits, label = spec.label;
-    const fail = (what: string) => {
-      throw new DeviceError(`${label}${spec.detail ? ` ${spec.detail()}` : ""}: ${what}`);
-    };
-    if (spec.buffers.length > l.maxStorageBuffersPerShaderStage) {
-      fail(
-        `${spec.buffers.length} storage buffers, over the adapter's maxStorageBuffersPerShaderStage ` +
-          `(${l.maxStorageBuffersPerShaderStage})`,
-      );
-    }
-    spec.buffers.forEach((b, i) => {
-      if (b.bytes > l.maxStorageBufferBindingSize) {
-        fail(
-          `binding ${i} is ${fmtBytes(b.bytes)}, over the adapter's maxStorageBufferBindingSize ` +
-            `(${fmtBytes(l.maxStorageBufferBindingSize)})`,
-        );
-      }
-      if ((b.offset ?? 0) % l.minStorageBufferOffsetAlignment !== 0) {
-        fail(`binding ${i} starts at byte ${b.offset}, not a multiple of minStorageBufferOffsetAlignment`);
-      }
-    });
-    for (const n of spec.workgroups) {
-      if (n !== undefined && n > l.maxComputeWorkgroupsPerDimension) {
-        fail(
-          `${n} workgroups along one dimension, over the adapter's maxComputeWorkgroupsPerDimension ` +
-            `(${l.maxComputeWorkgroupsPerDimension})`,
-        );
-      }
-    }
-  }
-
-  /**
    * Records one dispatch of `kernel`: binds `launch.buffers` and `launch.uniforms` to the names the kernel
    * declares (throwing, before anything is recorded, when a name is missing or unknown or a u32 field gets a
    * non-integer), checks the device limits, and records it. Every kernel of the project runs through here.
@@ -436,7 +194,7 @@ export class GpuRuntime {
   }
 
   private dispatch(spec: Dispatch): void {
-    if (!this.options.skipLimitChecks) this.checkLimits(spec);
+    if (!this.options.skipLimitChecks) checkLimits(spec, this.device.limits);
     if (this.options.dryRun) {
       this.dispatches++;
       return;
@@ -582,63 +340,6 @@ export class GpuRuntime {
     await this.checkErrors();
   }
 }
-
-/** Orders a launch's named buffers and uniforms as the kernel declares them; throws on a mismatch. */
-function resolveLaunch(kernel: KernelSpec, launch: Launch): Dispatch {
-  const { label } = launch;
-  const matchNames = (what: string, declared: string[], given: string[]) => {
-    const missing = declared.filter((n) => !given.includes(n));
-    const unknown = given.filter((n) => !declared.includes(n));
-    if (missing.length || unknown.length) {
-      const parts = [
-        ...(missing.length ? [`no ${missing.join(", ")}`] : []),
-        ...(unknown.length ? [`unknown ${unknown.join(", ")}`] : []),
-      ];
-      throw new Error(`${label}: ${what} do not match the kernel's (${parts.join("; ")})`);
-    }
-  };
-  const buffers = launch.buffers, values = launch.uniforms ?? {};
-  matchNames("buffers", kernel.storage.map((b) => b.name), Object.keys(buffers));
-  matchNames("uniforms", kernel.uniforms.map(([name]) => name), Object.keys(values));
-  for (const [name, type] of kernel.uniforms) {
-    const v = values[name];
-    if (type === "u32" ? !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff) : typeof v !== "number") {
-      throw new Error(`${label}: uniform ${name} (${type}) cannot be ${v}`);
-    }
-  }
-  const workgroups = "threads" in launch.count
-    ? grid(Math.ceil(launch.count.threads / kernel.workgroupSize))
-    : launch.count.workgroups;
-  return {
-    wgsl: kernel.wgsl,
-    buffers: kernel.storage.map((b) => buffers[b.name]),
-    uniforms: {
-      values: kernel.uniforms.map(([name]) => values[name]),
-      types: kernel.uniforms.map(([, t]) => t),
-    },
-    workgroups,
-    label,
-    detail: launch.detail,
-  };
-}
-
-/** Bytes for messages: "201,326,592 bytes (192 MiB)". */
-export function fmtBytes(bytes: number): string {
-  const mib = bytes / 2 ** 20;
-  return `${bytes.toLocaleString("en-US")} bytes (${mib >= 10 ? mib.toFixed(0) : mib.toPrecision(2)} MiB)`;
-}
-
-const LIMIT_KEYS = [
-  "maxBufferSize",
-  "maxStorageBufferBindingSize",
-  "maxComputeWorkgroupStorageSize",
-  "maxComputeInvocationsPerWorkgroup",
-  "maxComputeWorkgroupSizeX",
-  "maxComputeWorkgroupsPerDimension",
-  "maxStorageBuffersPerShaderStage",
-  "minUniformBufferOffsetAlignment",
-  "minStorageBufferOffsetAlignment",
-];
 
 let runtimePromise: Promise<GpuRuntime> | null = null;
 let current: GpuRuntime | null = null;

@@ -34,7 +34,7 @@ import { embeddingBackwardKernel, embeddingKernel } from "./embedding.ts";
 import { permuteKernel, sliceKernel } from "./layout.ts";
 import { crossEntropyBackwardKernel, crossEntropyKernel } from "./loss.ts";
 import { adamwKernel, lossScaleUpdateKernel, sumSquaresKernel } from "./optimizer.ts";
-import { sumRowsKernel } from "./reduce.ts";
+import { columnSumsKernel } from "./reduce.ts";
 import {
   attentionBackwardKeyKernel,
   attentionBackwardQueryKernel,
@@ -113,7 +113,7 @@ export function kernelCatalog(): CatalogKernel[] {
   add("adamw", adamwKernel());
   add("adamw loss-scaled", adamwKernel(true));
   add("loss_scale_update", lossScaleUpdateKernel());
-  add("sum_rows", sumRowsKernel());
+  add("column_sums", columnSumsKernel());
   return out;
 }
 

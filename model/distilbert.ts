@@ -19,7 +19,8 @@ import {
   tidy,
 } from "../autograd/mod.ts";
 import type { DistilBertConfig } from "./config.ts";
-import { type AttentionShape, matmulShapesFor, tunedAttention } from "../autograd/autotune.ts";
+import { type AttentionShape, tunedAttention } from "../autograd/autotune.ts";
+import { matmulShapesFor } from "./shapes.ts";
 import type { MatmulShape } from "../kernels/matmul.ts";
 import { parameterSpecs } from "./params.ts";
 import type { HostTensor } from "./safetensors_format.ts";

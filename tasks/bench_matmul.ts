@@ -90,7 +90,7 @@ export async function benchMatmul(args: string[]): Promise<void> {
   const rt = await initGpu();
   const summary = rt.summary;
   const f16 = values.fp16 ?? false;
-  if (f16) rt.requireShaderF16("run the benchmark without --fp16");
+  if (f16) rt.requireShaderF16("--fp16", "run the benchmark without --fp16");
   // The workgroup-memory kernel is ~10x slower on CPU drivers: its transposed-B plan is not worth a column.
   if (allPlans && isCpuAdapter()) plans = plans.filter((n) => n !== "T+tiled64");
   console.log(

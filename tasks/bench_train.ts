@@ -299,7 +299,7 @@ export async function benchTrain(args: string[]): Promise<void> {
   );
 
   const fp16 = values.fp16 ?? false;
-  if (fp16) rt.requireShaderF16("run the benchmark without --fp16");
+  if (fp16) rt.requireShaderF16("--fp16", "run the benchmark without --fp16");
   console.log(`precision: ${fp16 ? "fp16 mixed (f16 matmul operands, f32 accumulation)" : "f32"}`);
   const cells = benchCells(presets, seqs, batch, extra);
   if (cpu && values.cells === undefined) {

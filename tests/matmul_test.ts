@@ -4,8 +4,10 @@
  * every plan that transposes B first (`T+variant`) on A·Bᵀ.
  */
 import assert from "node:assert/strict";
-import { chooseMatmulPlan, gpu, planName, setMatmulVariant, Tensor, tidy } from "../autograd/mod.ts";
-import { autotuneMatmul, matmulShapesFor, shapeBucket } from "../autograd/autotune.ts";
+import { gpu, Tensor, tidy, withSettings } from "../autograd/mod.ts";
+import { chooseMatmulPlan, planName, shapeBucket } from "../autograd/matmul_plan.ts";
+import { autotuneMatmul } from "../autograd/autotune.ts";
+import { matmulShapesFor } from "../model/shapes.ts";
 import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
@@ -26,22 +28,13 @@ const SHAPES: [number, number, number, number][] = [
   [0, 5, 7, 3],
 ];
 
-async function run(
-  name: string,
-  a: Tensor,
-  b: Tensor,
-  transA: boolean,
-  transB: boolean,
-): Promise<Float32Array> {
-  setMatmulVariant(name);
-  try {
+function run(name: string, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Promise<Float32Array> {
+  return withSettings({ matmulPlan: name }, async () => {
     const c = tidy(() => matmul(a, b, { transA, transB }));
     const out = await c.toArray();
     c.dispose();
     return out;
-  } finally {
-    setMatmulVariant(null);
-  }
+  });
 }
 
 for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {

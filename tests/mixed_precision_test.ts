@@ -6,7 +6,7 @@
  * train_test.ts.
  */
 import assert from "node:assert/strict";
-import { gpu, keep, mul, setMatmulVariant, sum, Tensor, tidy } from "../autograd/mod.ts";
+import { gpu, keep, mul, sum, Tensor, tidy, withSettings } from "../autograd/mod.ts";
 import { cast, castRaw, matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { AdamW, type AdamWConfig } from "../train/optimizer.ts";
@@ -93,8 +93,7 @@ for (const [transA, transB] of [[false, false], [true, false], [false, true], [t
           const b = Tensor.fromArray(bHost, bShape, { dtype: "f16" });
           const want = referenceMatmul(aHost, bHost, s, sharedB);
           for (const name of plans) {
-            setMatmulVariant(name);
-            try {
+            await withSettings({ matmulPlan: name }, async () => {
               const c = tidy(() => matmul(a, b, { transA, transB }));
               assert.equal(c.dtype, "f32");
               const got = await c.toArray();
@@ -105,9 +104,7 @@ for (const [transA, transB] of [[false, false], [true, false], [false, true], [t
               const bound = 1e-6 * Math.sqrt(k) * Math.max(1, ...want.map(Math.abs));
               assert.ok(worst <= bound, `${name} on batch=${batch} m=${m} n=${n} k=${k}: |diff| ${worst}`);
               checked++;
-            } finally {
-              setMatmulVariant(null);
-            }
+            });
           }
           a.dispose();
           b.dispose();

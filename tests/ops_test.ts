@@ -1,7 +1,7 @@
 /** Every op: forward vs a float64 reference, backward vs finite differences (one `checkOp` line each). */
 import assert from "node:assert/strict";
 import * as op from "../autograd/ops.ts";
-import { Tensor } from "../autograd/mod.ts";
+import { Tensor, withSettings } from "../autograd/mod.ts";
 import { checkOp, gpuReady, rng } from "./helpers.ts";
 import { erf, map, refLayerNorm, refMatmul, refPermute, refSoftmax, zip } from "./reference.ts";
 
@@ -132,14 +132,7 @@ Deno.test("gelu (erf form)", () =>
 // Row kernels come in two layouts (a workgroup per row for GPUs, a thread per row for CPU drivers); both are
 // checked on every adapter, so each proves itself against the same float64 reference.
 for (const layout of ["workgroup", "thread"] as const) {
-  const inLayout = (check: () => Promise<void>) => async () => {
-    op.setRowKernelLayout(layout);
-    try {
-      await check();
-    } finally {
-      op.setRowKernelLayout(null);
-    }
-  };
+  const inLayout = (check: () => Promise<void>) => () => withSettings({ rowLayout: layout }, check);
   Deno.test(
     `softmax with scale (${layout} per row)`,
     inLayout(() =>
@@ -205,11 +198,11 @@ Deno.test("mean", () =>
     gpu: ([x]) => op.mean(x),
     ref: ([x]) => Float64Array.of(x.reduce((a, b) => a + b, 0) / x.length),
   }));
-Deno.test("sumRows over many rows (two passes)", () =>
+Deno.test("columnSums over many rows (two passes)", () =>
   checkOp({
-    name: "sumRows",
+    name: "columnSums",
     shapes: [[150, 7]],
-    gpu: ([x]) => op.sumRows(x),
+    gpu: ([x]) => op.columnSums(x),
     ref: ([x]) =>
       Float64Array.from({ length: 7 }, (_, c) =>
         Array.from({ length: 150 }, (_, r) => x[r * 7 + c]).reduce((a, b) => a + b, 0)),

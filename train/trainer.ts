@@ -147,7 +147,7 @@ export class Trainer {
   };
 
   constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
-    if (cfg.fp16) gpu().requireShaderF16("train without --fp16");
+    if (cfg.fp16) gpu().requireShaderF16("--fp16", "train without --fp16");
     this.optimizer = new AdamW(model.namedParameters, {
       lr: cfg.lr,
       betas: [0.9, 0.999],

@@ -18,7 +18,6 @@ import {
   type AutotuneStore,
   flopsOf,
   proxyShape,
-  setAutotuneStore,
 } from "../autograd/autotune.ts";
 import { DistilBertClassifier } from "../model/distilbert.ts";
 import { type DistilBertConfig, parseConfigText } from "../model/config.ts";
@@ -247,7 +246,7 @@ export class PageClassifier {
     // persist in localStorage. CPU adapters (SwiftShader: about 1 GFLOP/s) time small matmul proxies, only
     // of shapes whose proxy stays small (a base model's 128 × 3072 × 768 cannot shrink: 2 minutes of timing),
     // and keep fused attention untimed (its proxy cannot shrink below one head of seq² scores: 20+ s at 512).
-    if (localAutotuneStore) setAutotuneStore(localAutotuneStore);
+    if (localAutotuneStore) gpu().settings.autotuneStore = localAutotuneStore;
     const log = (line: string) => console.log(line);
     const cpu = isCpuAdapter();
     if (!cpu) await autotuneAttention([model.attentionShape(1, maxLength)], { log });

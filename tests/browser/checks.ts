@@ -4,7 +4,7 @@
  * that tests/ runs under Deno, against the same float64 references and finite differences (checkOp).
  */
 import { gpuStarted } from "./start_gpu.ts"; // first: the runtime starts with the page's limits
-import { gpu } from "../../autograd/runtime.ts";
+import { gpu, withSettings } from "../../autograd/runtime.ts";
 import { Tensor } from "../../autograd/tensor.ts";
 import * as op from "../../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../../kernels/matmul.ts";
@@ -104,17 +104,13 @@ async function matmulPlans(results: CheckResult[]): Promise<void> {
     for (const plan of plans) {
       const name = `matmul ${plan} ${transA ? "T" : "N"}${transB ? "T" : "N"}`;
       await run(results, name, async () => {
-        op.setMatmulVariant(plan);
-        try {
-          await checkOp({
+        await withSettings({ matmulPlan: plan }, () =>
+          checkOp({
             name,
             shapes: [[batch, ...(transA ? [k, m] : [m, k])], [batch, ...(transB ? [n, k] : [k, n])]],
             gpu: ([a, b]) => op.matmul(a, b, { transA, transB }),
             ref: ([a, b]) => refMatmul(a, b, batch, m, n, k, transA, transB),
-          });
-        } finally {
-          op.setMatmulVariant(null);
-        }
+          }));
       });
     }
   }
@@ -172,14 +168,7 @@ export async function opChecks(): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   await matmulPlans(results);
   for (const layout of ["workgroup", "thread"] as const) {
-    const inLayout = (check: () => Promise<void>) => async () => {
-      op.setRowKernelLayout(layout);
-      try {
-        await check();
-      } finally {
-        op.setRowKernelLayout(null);
-      }
-    };
+    const inLayout = (check: () => Promise<void>) => () => withSettings({ rowLayout: layout }, check);
     await run(
       results,
       `softmax with scale (${layout} per row)`,
