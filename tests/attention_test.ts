@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as op from "../autograd/ops.ts";
 import { gpu, sum, Tensor, tidy } from "../autograd/mod.ts";
-import { assertClose, checkOp, gpuReady, randn, rng } from "./helpers.ts";
+import { assertClose, gpuReady, randn, rng } from "./helpers.ts";
 
 interface Case {
   batch: number;
@@ -120,44 +120,7 @@ Deno.test("attention: a fully padded row attends uniformly (its output is the me
   for (let s = 0; s < 5; s++) assertClose(got.subarray(4 * s, 4 * s + 4), [8, 9, 10, 11], `row ${s}`);
 });
 
-Deno.test("attention: float64 reference and finite differences (no dropout, padded)", () => {
-  const [B, H, S, D] = [2, 2, 7, 4];
-  const lengths = [7, 3];
-  const scale = 0.5;
-  return checkOp({
-    name: "attention",
-    shapes: [[B * H, S, D], [B * H, S, D], [B * H, S, D], [B, S]],
-    noGrad: [3],
-    init: (i, n, r) =>
-      i === 3
-        ? Float64Array.from({ length: n }, (_, j) => (j % S) < lengths[Math.floor(j / S)] ? 1 : 0)
-        : randn(n, r),
-    gpu: ([q, k, v, m]) => op.attention(q, k, v, m, { heads: H, scale }),
-    ref: ([q, k, v, m]) => {
-      const out = new Float64Array(B * H * S * D);
-      for (let bh = 0; bh < B * H; bh++) {
-        const b = Math.floor(bh / H);
-        for (let i = 0; i < S; i++) {
-          const s = Array.from({ length: S }, (_, j) => {
-            if (m[b * S + j] < 0.5) return -3.4028234663852886e38;
-            let dot = 0;
-            for (let d = 0; d < D; d++) dot += q[(bh * S + i) * D + d] * k[(bh * S + j) * D + d];
-            return dot * scale;
-          });
-          const mx = Math.max(...s);
-          const e = s.map((x) => Math.exp(x - mx));
-          const z = e.reduce((a, x) => a + x, 0);
-          for (let d = 0; d < D; d++) {
-            let acc = 0;
-            for (let j = 0; j < S; j++) acc += (e[j] / z) * v[(bh * S + j) * D + d];
-            out[(bh * S + i) * D + d] = acc;
-          }
-        }
-      }
-      return out;
-    },
-  });
-});
+// The float64 and finite-difference checks of attention are rows of the op test table (tests/op_table.ts).
 
 Deno.test("attention: f16 operands equal float64 on the f16-rounded q, k, v", async () => {
   await gpuReady;

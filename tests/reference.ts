@@ -1,4 +1,5 @@
 /** Float64 CPU references of the ops, for the tests. */
+import type { Activation } from "../kernels/elementwise.ts";
 
 export function refMatmul(
   a: Float64Array,
@@ -89,4 +90,42 @@ export function refPermute(x: Float64Array, shape: number[], perm: number[]) {
     y[i] = x[idx.reduce((s, v, d) => s + v * strides[perm[d]], 0)];
   }
   return y;
+}
+
+/** The activations in float64, one per row of kernels/elementwise.ts ACTIVATIONS (a new row needs one). */
+export const REF_ACTIVATIONS: Record<Activation, (x: number) => number> = {
+  relu: (x) => Math.max(x, 0),
+  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+};
+
+/** Attention in float64: softmax(scale · q·kᵀ, masked keys at the f32 minimum as HF) · v, per head. */
+export function refAttention(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  m: Float64Array,
+  [B, H, S, D]: [number, number, number, number],
+  scale: number,
+): Float64Array {
+  const out = new Float64Array(B * H * S * D);
+  for (let bh = 0; bh < B * H; bh++) {
+    const b = Math.floor(bh / H);
+    for (let i = 0; i < S; i++) {
+      const s = Array.from({ length: S }, (_, j) => {
+        if (m[b * S + j] < 0.5) return -3.4028234663852886e38;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[(bh * S + i) * D + d] * k[(bh * S + j) * D + d];
+        return dot * scale;
+      });
+      const max = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - max));
+      const total = e.reduce((a, c) => a + c, 0);
+      for (let d = 0; d < D; d++) {
+        let acc = 0;
+        for (let j = 0; j < S; j++) acc += (e[j] / total) * v[(bh * S + j) * D + d];
+        out[(bh * S + i) * D + d] = acc;
+      }
+    }
+  }
+  return out;
 }

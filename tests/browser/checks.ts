@@ -1,16 +1,17 @@
 /**
  * What tests/browser_test.ts runs inside Chromium (bundled for the browser, loaded by checks.html): every
- * kernel of the catalog through Chromium's WGSL compiler (Tint), and a representative set of the op checks
- * that tests/ runs under Deno, against the same float64 references and finite differences (checkOp).
+ * kernel of the catalog through Chromium's WGSL compiler (Tint), every matmul plan, and the rows of the op test
+ * table (tests/op_table.ts) marked `browser`: the same rows tests/ops_test.ts runs under Deno, against the
+ * same float64 references and finite differences (checkOp).
  */
 import { gpuStarted } from "./start_gpu.ts"; // first: the runtime starts with the page's limits
 import { gpu, withSettings } from "../../autograd/runtime.ts";
-import { Tensor } from "../../autograd/tensor.ts";
 import * as op from "../../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../../kernels/matmul.ts";
 import { kernelCatalog } from "../../kernels/catalog.ts";
-import { checkOp, randn } from "../helpers.ts";
-import { erf, map, refLayerNorm, refMatmul, refSoftmax, zip } from "../reference.ts";
+import { checkOp } from "../helpers.ts";
+import { refMatmul } from "../reference.ts";
+import { checkRow, OP_TABLE } from "../op_table.ts";
 
 export interface CompileReport {
   total: number;
@@ -127,153 +128,12 @@ async function run(results: CheckResult[], name: string, check: () => Promise<vo
   }
 }
 
-/** The float64 attention reference (masked keys at the f32 minimum, as HF). */
-function refAttention(
-  q: Float64Array,
-  k: Float64Array,
-  v: Float64Array,
-  m: Float64Array,
-  B: number,
-  H: number,
-  S: number,
-  D: number,
-  scale: number,
-): Float64Array {
-  const out = new Float64Array(B * H * S * D);
-  for (let bh = 0; bh < B * H; bh++) {
-    const b = Math.floor(bh / H);
-    for (let i = 0; i < S; i++) {
-      const s = Array.from({ length: S }, (_, j) => {
-        if (m[b * S + j] < 0.5) return -3.4028234663852886e38;
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += q[(bh * S + i) * D + d] * k[(bh * S + j) * D + d];
-        return dot * scale;
-      });
-      const max = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - max));
-      const total = e.reduce((a, c) => a + c, 0);
-      for (let d = 0; d < D; d++) {
-        let acc = 0;
-        for (let j = 0; j < S; j++) acc += (e[j] / total) * v[(bh * S + j) * D + d];
-        out[(bh * S + i) * D + d] = acc;
-      }
-    }
-  }
-  return out;
-}
-
-/** The op checks, forward and backward each, against float64 and finite differences. */
+/** The matmul plans, then the op test table's rows marked for the browser. */
 export async function opChecks(): Promise<CheckResult[]> {
   await gpuStarted;
   const results: CheckResult[] = [];
   await matmulPlans(results);
-  for (const layout of ["workgroup", "thread"] as const) {
-    const inLayout = (check: () => Promise<void>) => () => withSettings({ rowLayout: layout }, check);
-    await run(
-      results,
-      `softmax with scale (${layout} per row)`,
-      inLayout(() =>
-        checkOp({
-          name: "softmax",
-          shapes: [[4, 3, 70]],
-          gpu: ([x]) => op.softmax(x, { scale: 0.7 }),
-          ref: ([x]) => refSoftmax(x, 12, 70, 0.7),
-        })
-      ),
-    );
-    const [b, h, s] = [2, 2, 19];
-    await run(
-      results,
-      `masked softmax, masked scores at the f32 minimum (${layout} per row)`,
-      inLayout(() =>
-        checkOp({
-          name: "masked softmax",
-          shapes: [[b, h, s, s], [b, s]],
-          noGrad: [1],
-          init: (i, n, r) =>
-            i === 1
-              ? Float64Array.from({ length: n }, (_, j) => ((j % s) < (j < s ? 19 : 9) ? 1 : 0))
-              : Float64Array.from({ length: n }, () => r() * 4 - 2),
-          gpu: ([x, m]) => op.softmax(x, { mask: m }),
-          ref: ([x, m]) => refSoftmax(x, b * h * s, s, 1, m),
-        })
-      ),
-    );
-    await run(
-      results,
-      `layer norm of x + residual (${layout} per row)`,
-      inLayout(() =>
-        checkOp({
-          name: "addLayerNorm",
-          shapes: [[4, 3, 77], [4, 3, 77], [77], [77]],
-          gpu: ([x, r, g, bias]) => op.addLayerNorm(x, r, g, bias, 1e-12),
-          ref: ([x, r, g, bias]) => refLayerNorm(x.map((v, i) => v + r[i]), g, bias, 1e-12),
-        })
-      ),
-    );
-    await run(
-      results,
-      `layer norm (${layout} per row)`,
-      inLayout(() =>
-        checkOp({
-          name: "layerNorm",
-          shapes: [[5, 3, 77], [77], [77]],
-          gpu: ([x, g, bias]) => op.layerNorm(x, g, bias, 1e-12),
-          ref: ([x, g, bias]) => refLayerNorm(x, g, bias, 1e-12),
-        })
-      ),
-    );
-  }
-  for (const [B, H, S, D, lengths] of [[2, 2, 7, 8, [7, 4]], [1, 2, 33, 16, [30]]] as const) {
-    await run(results, `fused attention B=${B} H=${H} S=${S} d=${D}, padded rows`, () =>
-      checkOp({
-        name: "attention",
-        shapes: [[B * H, S, D], [B * H, S, D], [B * H, S, D], [B, S]],
-        noGrad: [3],
-        init: (i, n, r) =>
-          i === 3
-            ? Float64Array.from({ length: n }, (_, j) => (j % S) < lengths[Math.floor(j / S)] ? 1 : 0)
-            : randn(n, r),
-        gpu: ([q, k, v, m]) => op.attention(q, k, v, m, { heads: H, scale: 1 / Math.sqrt(D) }),
-        ref: ([q, k, v, m]) => refAttention(q, k, v, m, B, H, S, D, 1 / Math.sqrt(D)),
-      }));
-  }
-  await run(results, "cross-entropy (mean over the batch)", async () => {
-    const labels = [1, 0, 1, 1, 0];
-    const labelT = Tensor.fromArray(labels, [5], { dtype: "i32" });
-    try {
-      await checkOp({
-        name: "crossEntropy",
-        shapes: [[5, 2]],
-        gpu: ([x]) => op.crossEntropy(x, labelT),
-        ref: ([x]) => {
-          let sum = 0;
-          for (let r = 0; r < 5; r++) {
-            const a = x[2 * r], c = x[2 * r + 1], mx = Math.max(a, c);
-            sum += Math.log(Math.exp(a - mx) + Math.exp(c - mx)) + mx - x[2 * r + labels[r]];
-          }
-          return Float64Array.of(sum / 5);
-        },
-      });
-    } finally {
-      labelT.dispose();
-    }
-  });
-  await run(results, "gelu(x + bias) fused", () =>
-    checkOp({
-      name: "bias gelu",
-      shapes: [[3, 5, 13], [13]],
-      gpu: ([x, bias]) => op.biasActivation("gelu", x, bias),
-      ref: zip((x, bias) => 0.5 * (x + bias) * (1 + erf((x + bias) / Math.SQRT2))),
-    }));
-  await run(results, "relu", () =>
-    checkOp({
-      name: "relu",
-      shapes: [[257]],
-      init: (_, n, r) => Float64Array.from({ length: n }, () => (r() < 0.5 ? -1 : 1) * (0.05 + r())),
-      gpu: ([x]) => op.relu(x),
-      ref: map((x) => Math.max(0, x)),
-    }));
+  for (const row of OP_TABLE.filter((r) => r.browser)) await run(results, row.name, () => checkRow(row));
   return results;
 }
 
