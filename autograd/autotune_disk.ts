@@ -17,7 +17,7 @@ function cachePath(): string | null {
   }
 }
 
-export const diskAutotuneStore: AutotuneStore = {
+const diskAutotuneStore: AutotuneStore = {
   async read(): Promise<AutotuneCacheFile | null> {
     const path = cachePath();
     if (!path) return null;

@@ -32,7 +32,7 @@ export function planFromName(name: string, s: MatmulShape): MatmulPlan | null {
 const byName = (name: string) => MATMUL_VARIANTS.find((v) => v.name === name);
 
 /** The heuristic's variant. On CPU drivers big register blocks win; on GPUs the workgroup-memory tiled kernel. */
-export function heuristicVariant(s: MatmulShape, cpu: boolean): MatmulVariant {
+function heuristicVariant(s: MatmulShape, cpu: boolean): MatmulVariant {
   // Lanes along m where A is transposed (its vec4 loads then serve four rows) or n is too narrow for a
   // 128-column workgroup; along n otherwise.
   const prefs = !cpu ? ["tiled64"] : s.transA || s.n < 128 ? ["rb16x16m", "rb8x8"] : ["rb16x16", "rb8x8"];

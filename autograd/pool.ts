@@ -9,11 +9,11 @@ import type { UniformType } from "../kernels/common.ts";
  * Buffers are reused by size class (multiples of 256 bytes below 64 KiB, then quarter steps between
  * powers of two), so a training loop whose shapes repeat stops allocating after its first step.
  */
-export function sizeClass(bytes: number): number {
+function sizeClass(bytes: number): number {
   const b = Math.max(256, bytes);
   if (b <= 65536) return Math.ceil(b / 256) * 256;
-  const p = 2 ** Math.floor(Math.log2(b));
-  const quarter = p / 4;
+  const power = 2 ** Math.floor(Math.log2(b));
+  const quarter = power / 4;
   return Math.ceil(b / quarter) * quarter;
 }
 

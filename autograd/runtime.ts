@@ -153,17 +153,17 @@ export class GpuRuntime {
   }
 
   pipeline(wgsl: string, label = "kernel"): GPUComputePipeline {
-    let p = this.pipelines.get(wgsl);
-    if (!p) {
+    let pipeline = this.pipelines.get(wgsl);
+    if (!pipeline) {
       const module = this.device.createShaderModule({ code: wgsl, label });
-      p = this.device.createComputePipeline({
+      pipeline = this.device.createComputePipeline({
         layout: "auto",
         compute: { module, entryPoint: "main" },
         label,
       });
-      this.pipelines.set(wgsl, p);
+      this.pipelines.set(wgsl, pipeline);
     }
-    return p;
+    return pipeline;
   }
 
   private getEncoder(): GPUCommandEncoder {

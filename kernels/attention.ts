@@ -33,7 +33,7 @@ export interface AttentionKernelConfig {
 }
 
 /** Threads per workgroup (one dimension). */
-export const ATTENTION_WG = 64;
+const ATTENTION_WG = 64;
 /** Keys per online-softmax block of the forward: the accumulator is rescaled once per block. */
 const KEY_BLOCK = 4;
 

@@ -1,11 +1,11 @@
 /** Pieces shared by the WGSL generators. */
 
 /** Threads per workgroup for element-wise kernels. */
-export const WG = 256;
+const WG = 256;
 
 /** Declares the linear invocation index `i` over a 2-D grid of 1-D workgroups (see runtime `grid`). */
-export const LINEAR_INDEX = `@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u`;
-export const LINEAR_I = `let i = gid.x + gid.y * nwg.x * ${WG}u;`;
+const LINEAR_INDEX = `@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u`;
+const LINEAR_I = `let i = gid.x + gid.y * nwg.x * ${WG}u;`;
 
 /**
  * A kernel with one invocation per element (`i`, over a 2-D grid of WG-thread workgroups), written once:
@@ -123,7 +123,7 @@ export const rowReduce = (op: "add" | "max") => `
   workgroupBarrier();`;
 
 /** Threads per workgroup of the thread-per-row kernels (CPU drivers). */
-export const ROW_PER_THREAD_WG = 64;
+const ROW_PER_THREAD_WG = 64;
 
 /**
  * The head of a thread-per-row kernel: `row` (one per invocation), `base` (its first element). No workgroup

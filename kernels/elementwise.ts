@@ -5,7 +5,7 @@ import { type Access, type KernelSpec, perElementKernel } from "./common.ts";
  * erf in f32 (Abramowitz & Stegun 7.1.26 has 1.5e-7 absolute error, WGSL has no erf). We use the
  * more accurate erfc from Numerical Recipes (fractional error < 1.2e-7 everywhere).
  */
-export const ERF_WGSL = `
+const ERF_WGSL = `
 fn erf_approx(x: f32) -> f32 {
   let z = abs(x);
   let t = 1.0 / (1.0 + 0.5 * z);

@@ -63,7 +63,7 @@ const TILE = 4;
 const WG_X = 8;
 const WG_Y = 8;
 
-export const simpleMatmul: MatmulVariant = {
+const simpleMatmul: MatmulVariant = {
   name: "simple",
   supports: () => true,
   workgroups: (s) => [Math.ceil(s.n / (TILE * WG_X)), Math.ceil(s.m / (TILE * WG_Y)), s.batch],
@@ -107,7 +107,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 // ---- register-blocked, no workgroup memory (CPU adapters: lavapipe/llvmpipe, SwiftShader) ------------------
 
 /** How a register-blocked variant lays its threads and blocks out. */
-export interface BlockedConfig {
+interface BlockedConfig {
   /** Rows (tm) and columns (tn) of C per thread, both multiples of 4. */
   tm: number;
   tn: number;
@@ -132,7 +132,7 @@ const XYZW = "xyzw";
  * cost is elements loaded per FMA, and big blocks (16×16: 32 elements per 256 FMAs) win while the loop body
  * still fits the instruction cache. Unrolling k by 4 with vec4 loads along k made the body too big.
  */
-export function blockedMatmul(cfg: BlockedConfig, name?: string): MatmulVariant {
+function blockedMatmul(cfg: BlockedConfig, name?: string): MatmulVariant {
   const { tm, tn, wgx, wgy, lanes } = cfg;
   if (tn % 4 !== 0 || tm % 4 !== 0) throw new Error(`blockedMatmul: bad block ${tm}x${tn}`);
   const [wgn, wgm] = lanes === "n" ? [wgx, wgy] : [wgy, wgx];
@@ -225,7 +225,7 @@ const T_BK = 16;
  * 64×16 slices of A and B in workgroup memory. Any shape and transposes (out-of-range elements load as 0).
  * Slow on CPU drivers (a barrier there is a coroutine switch), so the autotuner only picks it on GPUs.
  */
-export const tiledMatmul: MatmulVariant = {
+const tiledMatmul: MatmulVariant = {
   name: "tiled64",
   supports: () => true,
   workgroups: (s) => [Math.ceil(s.n / T_TILE), Math.ceil(s.m / T_TILE), s.batch],

@@ -24,16 +24,16 @@ export interface TrainShapeConfig {
 export function matmulShapesFor(c: TrainShapeConfig): MatmulShape[] {
   const tokens = c.batch * c.seq, bh = c.batch * c.heads, dh = c.dim / c.heads;
   const out: MatmulShape[] = [];
-  const linear = (rows: number, inF: number, outF: number) => {
+  const linearLayer = (rows: number, inF: number, outF: number) => {
     out.push({ batch: 1, m: rows, n: outF, k: inF, transA: false, transB: true }); // y = x·Wᵀ
     if (c.forwardOnly) return;
     out.push({ batch: 1, m: rows, n: inF, k: outF, transA: false, transB: false }); // dx = dy·W
     out.push({ batch: 1, m: outF, n: inF, k: rows, transA: true, transB: false }); // dW = dyᵀ·x
   };
-  linear(tokens, c.dim, c.dim); // q, k, v, out_lin
-  linear(tokens, c.dim, c.hidden); // ffn.lin1
-  linear(tokens, c.hidden, c.dim); // ffn.lin2
-  linear(c.batch, c.dim, c.dim); // pre_classifier
+  linearLayer(tokens, c.dim, c.dim); // q, k, v, out_lin
+  linearLayer(tokens, c.dim, c.hidden); // ffn.lin1
+  linearLayer(tokens, c.hidden, c.dim); // ffn.lin2
+  linearLayer(c.batch, c.dim, c.dim); // pre_classifier
   if (c.unfusedAttention ?? true) {
     // scores = q·kᵀ; d(q) = g·k; d(k) = gᵀ·q
     out.push({ batch: bh, m: c.seq, n: c.seq, k: dh, transA: false, transB: true });

@@ -28,7 +28,13 @@ const SHAPES: [number, number, number, number][] = [
   [0, 5, 7, 3],
 ];
 
-function run(name: string, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Promise<Float32Array> {
+function productWith(
+  name: string,
+  a: Tensor,
+  b: Tensor,
+  transA: boolean,
+  transB: boolean,
+): Promise<Float32Array> {
   return withSettings({ matmulPlan: name }, async () => {
     const c = tidy(() => matmul(a, b, { transA, transB }));
     const out = await c.toArray();
@@ -61,10 +67,10 @@ for (const [transA, transB] of [[false, false], [true, false], [false, true], [t
         const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
         const a = Tensor.fromArray(new Float32Array(randn(size(aShape), rand)), aShape);
         const b = Tensor.fromArray(new Float32Array(randn(size(bShape), rand)), bShape);
-        const expected = await run("simple", a, b, transA, transB);
+        const expected = await productWith("simple", a, b, transA, transB);
         const scale = Math.max(1, ...expected.map(Math.abs));
         for (const name of plans) {
-          const got = await run(name, a, b, transA, transB);
+          const got = await productWith(name, a, b, transA, transB);
           assert.equal(got.length, expected.length);
           let worst = 0;
           for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));

@@ -254,7 +254,14 @@ export class AdamW {
     const corrections: Record<string, number> = scaled
       ? {}
       : { bc1: 1 - c.betas[0] ** this.step, bc2_sqrt: Math.sqrt(1 - c.betas[1] ** this.step) };
-    const run = (param: Binding, grad: Binding, m: Binding, v: Binding, n: number, decayEnd: number) => {
+    const launchAdamW = (
+      param: Binding,
+      grad: Binding,
+      m: Binding,
+      v: Binding,
+      n: number,
+      decayEnd: number,
+    ) => {
       const uniforms = {
         n,
         lr,
@@ -282,13 +289,13 @@ export class AdamW {
     };
     if (flat) {
       for (const g of this.groups!) {
-        run(g.param.binding, g.grad.binding, g.m.binding, g.v.binding, g.param.size, g.decayEnd);
+        launchAdamW(g.param.binding, g.grad.binding, g.m.binding, g.v.binding, g.param.size, g.decayEnd);
       }
     } else {
       for (const p of this.params) {
         const g = p.tensor.grad;
         if (!g) continue;
-        run(
+        launchAdamW(
           p.tensor.binding,
           g.binding,
           this.m.get(p.name)!.binding,

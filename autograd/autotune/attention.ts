@@ -18,7 +18,7 @@ export interface AttentionShape {
   f16?: boolean;
 }
 
-export const attentionBucket = (a: AttentionShape) =>
+const attentionBucket = (a: AttentionShape) =>
   `attention bh${pow2(a.batchHeads)} s${pow2(a.seq)} d${a.headDim}${a.f16 ? " f16" : ""}`;
 
 /** The tuned attention path for a shape's bucket, or null when it was not tuned. */
@@ -31,7 +31,7 @@ export function tunedAttention(a: AttentionShape): "fused" | "unfused" | null {
  * Milliseconds of one forward and backward of attention on `a` by one path (inputs random, all keys kept);
  * the best of rounds until `budgetMs` is spent, after a warm-up that compiles the pipelines.
  */
-export async function timeAttention(
+async function timeAttention(
   path: "fused" | "unfused",
   a: AttentionShape,
   budgetMs = 50,
@@ -106,8 +106,8 @@ export async function autotuneAttention(shapes: AttentionShape[], opts: Autotune
     const budget = (opts.budgetMs ?? 50) / TUNE_PASSES;
     const times = { fused: Infinity, unfused: Infinity };
     for (let pass = 0; pass < TUNE_PASSES; pass++) {
-      for (const p of ["fused", "unfused"] as const) {
-        times[p] = Math.min(times[p], await timeAttention(p, proxy, budget));
+      for (const path of ["fused", "unfused"] as const) {
+        times[path] = Math.min(times[path], await timeAttention(path, proxy, budget));
       }
     }
     const choice = times.unfused * 1.1 < times.fused ? "unfused" : "fused";

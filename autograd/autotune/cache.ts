@@ -8,7 +8,7 @@ import { MATMUL_VARIANTS } from "../../kernels/matmul.ts";
 import { envVar } from "../../util/host.ts";
 
 /** Bumped when variants change meaning, so stale cached choices are not reused. */
-export const CACHE_VERSION = 5;
+const CACHE_VERSION = 5;
 /** Interleaved timing passes per shape (see autotuneMatmul). */
 export const TUNE_PASSES = 3;
 

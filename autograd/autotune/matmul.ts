@@ -33,11 +33,11 @@ const largestOperand = (s: MatmulShape) => 4 * s.batch * Math.max(s.m * s.k, s.k
  * every operand within `maxBytes` (one storage binding).
  */
 export function proxyShape(s: MatmulShape, maxFlops: number, maxBytes = Infinity): MatmulShape {
-  const p = { ...s };
-  const tooBig = () => flopsOf(p) > maxFlops || largestOperand(p) > maxBytes;
-  while (tooBig() && p.batch > 1) p.batch = Math.ceil(p.batch / 2);
-  while (tooBig() && p.m > 256) p.m = Math.max(256, Math.ceil(p.m / 2 / 16) * 16);
-  return p;
+  const proxy = { ...s };
+  const tooBig = () => flopsOf(proxy) > maxFlops || largestOperand(proxy) > maxBytes;
+  while (tooBig() && proxy.batch > 1) proxy.batch = Math.ceil(proxy.batch / 2);
+  while (tooBig() && proxy.m > 256) proxy.m = Math.max(256, Math.ceil(proxy.m / 2 / 16) * 16);
+  return proxy;
 }
 
 export interface TimeOptions {
@@ -164,7 +164,7 @@ export async function autotuneMatmul(
     const timings: Record<string, number> = {};
     // Candidates take turns (three passes, a third of the budget each) and keep their best time, so a burst
     // of load from other processes slows every candidate a little instead of one of them a lot.
-    const plans = names.map((name) => [name, planFromName(name, proxy)] as const).filter(([, p]) => p);
+    const plans = names.map((name) => [name, planFromName(name, proxy)] as const).filter(([, plan]) => plan);
     const slice = (opts.budgetMs ?? 50) / TUNE_PASSES;
     for (let pass = 0; pass < TUNE_PASSES; pass++) {
       for (const [name, plan] of plans) {

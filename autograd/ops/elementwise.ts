@@ -182,20 +182,20 @@ export const sub = (a: Tensor, b: Tensor) => binary("sub", a, b);
 export const mul = (a: Tensor, b: Tensor) => binary("mul", a, b);
 export const div = (a: Tensor, b: Tensor) => binary("div", a, b);
 
-/** dropout's uniforms: the keep threshold on 32 hash bits and the 1 / (1 - p) scale. */
-export function dropoutUniforms(p: number): [number, number] {
-  if (p >= 1) throw new Error(`dropout: probability must be below 1, got ${p}`);
-  return [Math.min(0xffffffff, Math.round(p * 2 ** 32)), 1 / (1 - p)];
+/** dropout's uniforms: the keep threshold on 32 hash bits and the 1 / (1 - prob) scale. */
+export function dropoutUniforms(prob: number): [number, number] {
+  if (prob >= 1) throw new Error(`dropout: probability must be below 1, got ${prob}`);
+  return [Math.min(0xffffffff, Math.round(prob * 2 ** 32)), 1 / (1 - prob)];
 }
 
 /**
- * Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1-p). The mask
+ * Inverted dropout: zeroes each element with probability `prob` and scales the rest by 1/(1-prob). The mask
  * comes from a counter-based hash of (seed, index), so the backward pass and a rerun with the same seed
  * see the same mask.
  */
-export function dropout(x: Tensor, p: number, seed: number): Tensor {
-  if (p <= 0) return x;
-  const [threshold, dropScale] = dropoutUniforms(p);
+export function dropout(x: Tensor, prob: number, seed: number): Tensor {
+  if (prob <= 0) return x;
+  const [threshold, dropScale] = dropoutUniforms(prob);
   const u = { n: x.size, seed: seed >>> 0, threshold, scale: dropScale };
   const apply = (src: Tensor) => {
     const out = new Tensor(src.shape);

@@ -104,7 +104,7 @@ async function matmulPlans(results: CheckResult[]): Promise<void> {
     ];
     for (const plan of plans) {
       const name = `matmul ${plan} ${transA ? "T" : "N"}${transB ? "T" : "N"}`;
-      await run(results, name, async () => {
+      await recordCheck(results, name, async () => {
         await withSettings({ matmulPlan: plan }, () =>
           checkOp({
             name,
@@ -117,7 +117,7 @@ async function matmulPlans(results: CheckResult[]): Promise<void> {
   }
 }
 
-async function run(results: CheckResult[], name: string, check: () => Promise<void>): Promise<void> {
+async function recordCheck(results: CheckResult[], name: string, check: () => Promise<void>): Promise<void> {
   try {
     await check();
     const errors = gpu().takeErrors();
@@ -133,7 +133,9 @@ export async function opChecks(): Promise<CheckResult[]> {
   await gpuStarted;
   const results: CheckResult[] = [];
   await matmulPlans(results);
-  for (const row of OP_TABLE.filter((r) => r.browser)) await run(results, row.name, () => checkRow(row));
+  for (const row of OP_TABLE.filter((r) => r.browser)) {
+    await recordCheck(results, row.name, () => checkRow(row));
+  }
   return results;
 }
 
