@@ -112,7 +112,10 @@ export function layerNormGammaTermsKernel(residual = false): KernelSpec {
 const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
   let n = f32(p.cols);`;
 
-/** `layerNormKernel` with one thread per row. */
+/**
+ * `layerNormKernel` with one thread per row: its tuned twin for CPU drivers (the reference is the workgroup
+ * version), proven equal: the op table runs every row-kernel row in both layouts (tests/op_table.ts).
+ */
 export function layerNormRowPerThreadKernel(residual = false): KernelSpec {
   return forwardKernel(
     residual,
@@ -130,7 +133,7 @@ export function layerNormRowPerThreadKernel(residual = false): KernelSpec {
   );
 }
 
-/** `layerNormBackwardKernel` with one thread per row. */
+/** `layerNormBackwardKernel` with one thread per row: its tuned twin, proven equal as the forward pair is. */
 export function layerNormBackwardRowPerThreadKernel(residual = false): KernelSpec {
   return backwardKernel(
     residual,

@@ -69,7 +69,11 @@ export function softmaxBackwardKernel(): KernelSpec {
 const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
   let mbase = (row / p.rows_per_mask) * p.cols;`;
 
-/** `softmaxKernel` with one thread per row: no workgroup memory, no barriers. */
+/**
+ * `softmaxKernel` with one thread per row, no workgroup memory, no barriers: its tuned twin for CPU drivers
+ * (the reference is the workgroup version), proven equal: the op table runs every row-kernel row in both
+ * layouts (tests/op_table.ts).
+ */
 export function softmaxRowPerThreadKernel(masked: boolean): KernelSpec {
   const score = scoreOf(masked);
   return forwardKernel(
@@ -85,7 +89,7 @@ export function softmaxRowPerThreadKernel(masked: boolean): KernelSpec {
   );
 }
 
-/** `softmaxBackwardKernel` with one thread per row. */
+/** `softmaxBackwardKernel` with one thread per row: its tuned twin, proven equal as the forward pair is. */
 export function softmaxBackwardRowPerThreadKernel(): KernelSpec {
   return backwardKernel(`${PER_THREAD_HEAD}
   _ = mbase;
