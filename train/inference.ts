@@ -12,7 +12,7 @@ import { checkVocabSize, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeFileAtomic } from "../util/fs.ts";
 import { classificationMetrics, softmax, softmax2 } from "./metrics.ts";
-import { predictRows } from "./trainer.ts";
+import { predictRows } from "./evaluate.ts";
 import { loadSplit, sampleRows } from "./data_source.ts";
 import { resolveModelDir } from "./model_source.ts";
 import { checkExportDestination, writeExport } from "./export_dir.ts";
