@@ -26,6 +26,7 @@ export { hubFile } from "./data/hub.ts";
 export {
   EVAL_DEFAULTS,
   type EvalConfig,
+  FALLBACK_MAX_LENGTH,
   type GivenSettings,
   INFERENCE_DEFAULTS,
   type InferenceConfig,

@@ -153,19 +153,23 @@ export const SCRATCH_DEFAULTS: Partial<TrainConfig> = {
  * The settings a user gave (flags): values only for what was given, nested as TrainConfig is. A fallback
  * (the quickstart's tiny preset) or a resumed checkpoint's settings never replace these.
  */
-export type GivenSettings = {
-  [K in keyof TrainConfig]?: TrainConfig[K] extends object ? Partial<TrainConfig[K]> : TrainConfig[K];
-};
+export type GivenSettings = SomeSettings<TrainConfig>;
 
-/** `base` with `over`'s values laid on top, nested objects (optimizer, lossScale) field by field. */
-export function withSettings(base: TrainConfig, over: GivenSettings): TrainConfig {
+/** Some of a config's settings; a nested config (optimizer, lossScale) may be given in part too. */
+export type SomeSettings<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
+
+/**
+ * `base` with `over`'s values laid on top, nested objects (optimizer, lossScale) field by field; a value
+ * left undefined keeps the base's.
+ */
+export function withSettings<T extends object>(base: T, over: SomeSettings<T>): T {
   const out = { ...base } as Record<string, unknown>;
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue;
     const inner = out[key];
     out[key] = isNested(inner) ? { ...inner, ...(value as object) } : value;
   }
-  return out as unknown as TrainConfig;
+  return out as T;
 }
 
 const isNested = (v: unknown): v is Record<string, unknown> =>

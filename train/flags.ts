@@ -141,3 +141,19 @@ export function flagRows(
 export function helpText(usage: string, table: FlagTable, width: number): string {
   return [usage, ...flagRows(table, width)].join("\n");
 }
+
+/** `max-length` → `maxLength`. */
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+
+/** The flags given, keyed as the options of the job they configure (`--max-length` → `maxLength`). */
+export type FlagOptions<T extends FlagTable> = {
+  -readonly [K in keyof T as CamelCase<K & string>]?: ValueOf<T[K]>;
+};
+
+export function flagOptions<T extends FlagTable>(values: FlagValues<T>): FlagOptions<T> {
+  return Object.fromEntries(
+    Object.entries(values).map(([name, value]) => [name.replace(/-(\w)/g, (_, c) => c.toUpperCase()), value]),
+  ) as FlagOptions<T>;
+}
