@@ -42,5 +42,5 @@ export { AdamW } from "./train/optimizer.ts";
 export { classificationMetrics } from "./train/metrics.ts";
 export { adapterInfo } from "./autograd/info.ts";
 export { modelInfo } from "./train/model_source.ts";
-export { evalJob, exportJob, predictJob } from "./train/inference.ts";
+export { evalJob, exportJob, predictJob, readTextInputs } from "./train/inference.ts";
 export { EXPORT_MANIFEST } from "./train/export_dir.ts";

@@ -1,6 +1,6 @@
 /** `deno task predict --model DIR "text" ...` or `--file F`: the label and its probability per input. */
 import { runMain } from "./_cli.ts";
-import { predictJob } from "../mod.ts";
+import { predictJob, readTextInputs } from "../mod.ts";
 import { flagOptions, helpText, parseFlags } from "../train/flags.ts";
 import { inferenceFlags } from "../train/inference_flags.ts";
 import { UserError } from "../util/errors.ts";
@@ -23,32 +23,12 @@ const PREDICT_FLAGS = {
 
 const USAGE = `deno task predict --model DIR "review text" ... | --file F [flags]\n`;
 
-async function readInputs(path: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    throw new UserError(`--file ${path}: cannot read it`);
-  }
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
-  return lines.map((line, i) => {
-    if (!line.trimStart().startsWith("{")) return line;
-    try {
-      const obj = JSON.parse(line);
-      if (typeof obj.text !== "string") throw new Error();
-      return obj.text;
-    } catch {
-      throw new UserError(`--file ${path}: line ${i + 1} is not JSON with a "text" string`);
-    }
-  });
-}
-
 runMain(async () => {
   const { values, positionals } = parseFlags(Deno.args, PREDICT_FLAGS, { positionals: true });
   if (values.help) return console.log(helpText(USAGE, PREDICT_FLAGS, 19));
   const { model, file, json, help: _, ...options } = flagOptions(values);
   if (!model) throw new UserError("--model is required (see --help)");
-  const texts = [...positionals, ...(file ? await readInputs(file) : [])];
+  const texts = [...positionals, ...(file ? await readTextInputs(file) : [])];
   if (texts.length === 0) throw new UserError("no input: pass texts as arguments or --file F");
   for (const p of await predictJob({ model, texts, ...options })) {
     if (json) console.log(JSON.stringify(p));

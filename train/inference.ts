@@ -198,6 +198,27 @@ export interface Prediction {
   prob_positive?: number;
 }
 
+/** `predict --file F`: one input per non-empty line, plain text or a JSON object with a "text" string. */
+export async function readTextInputs(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new UserError(`--file ${path}: cannot read it`);
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  return lines.map((line, i) => {
+    if (!line.trimStart().startsWith("{")) return line;
+    try {
+      const obj = JSON.parse(line);
+      if (typeof obj.text !== "string") throw new Error();
+      return obj.text;
+    } catch {
+      throw new UserError(`--file ${path}: line ${i + 1} is not JSON with a "text" string`);
+    }
+  });
+}
+
 /** `deno task predict`: the model, the texts, and any of InferenceConfig's settings (INFERENCE_DEFAULTS otherwise). */
 export async function predictJob(
   options: { model: string; texts: string[] } & Partial<InferenceConfig>,
