@@ -1,7 +1,7 @@
 /** `deno task eval --model DIR`: accuracy, precision, recall, F1 and the confusion matrix (eval_results.json). */
 import { runMain } from "./_cli.ts";
 import { EVAL_DEFAULTS, evalJob } from "../mod.ts";
-import { flagOptions, helpText, parseFlags } from "../train/flags.ts";
+import { helpText, parseFlags } from "../train/flags.ts";
 import { inferenceFlags } from "../train/inference_flags.ts";
 import { UserError } from "../util/errors.ts";
 import { dataFormat } from "../data/dataset.ts";
@@ -49,11 +49,11 @@ const EVAL_FLAGS = {
 } as const;
 
 runMain(async () => {
-  const { values } = parseFlags(Deno.args, EVAL_FLAGS);
+  const { values, options: given } = parseFlags(Deno.args, EVAL_FLAGS);
   if (values.help) {
     return console.log(helpText("deno task eval --model DIR|HUB_ID [flags]\n", EVAL_FLAGS, 21));
   }
-  const { model, format, help: _, ...options } = flagOptions(values);
+  const { model, format, help: _, ...options } = given;
   if (!model) throw new UserError("--model is required (see --help)");
   const metrics = await evalJob({
     model,

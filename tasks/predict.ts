@@ -1,7 +1,7 @@
 /** `deno task predict --model DIR "text" ...` or `--file F`: the label and its probability per input. */
 import { runMain } from "./_cli.ts";
 import { predictJob, readTextInputs } from "../mod.ts";
-import { flagOptions, helpText, parseFlags } from "../train/flags.ts";
+import { helpText, parseFlags } from "../train/flags.ts";
 import { inferenceFlags } from "../train/inference_flags.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -24,9 +24,9 @@ const PREDICT_FLAGS = {
 const USAGE = `deno task predict --model DIR "review text" ... | --file F [flags]\n`;
 
 runMain(async () => {
-  const { values, positionals } = parseFlags(Deno.args, PREDICT_FLAGS, { positionals: true });
+  const { values, options: given, positionals } = parseFlags(Deno.args, PREDICT_FLAGS, { positionals: true });
   if (values.help) return console.log(helpText(USAGE, PREDICT_FLAGS, 19));
-  const { model, file, json, help: _, ...options } = flagOptions(values);
+  const { model, file, json, help: _, ...options } = given;
   if (!model) throw new UserError("--model is required (see --help)");
   const texts = [...positionals, ...(file ? await readTextInputs(file) : [])];
   if (texts.length === 0) throw new UserError("no input: pass texts as arguments or --file F");

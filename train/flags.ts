@@ -68,14 +68,15 @@ function parseValue(name: string, spec: FlagSpec, raw: string): string | number 
 }
 
 /**
- * Parses `args` against `table`. Without `positionals`, every argument must be a flag; with it, the other
- * arguments (and all after `--`) are returned in order.
+ * Parses `args` against `table`: the values by flag name, the same keyed as the options of the job they
+ * configure (`--max-length` → `maxLength`), and, with `positionals`, the other arguments (and all after
+ * `--`) in order; without it, every argument must be a flag.
  */
 export function parseFlags<T extends FlagTable>(
   args: string[],
   table: T,
   opts: { positionals?: boolean } = {},
-): { values: FlagValues<T>; positionals: string[] } {
+): { values: FlagValues<T>; options: FlagOptions<T>; positionals: string[] } {
   const values: Record<string, string | number | boolean> = {};
   const positionals: string[] = [];
   const byShort = new Map(Object.entries(table).flatMap(([n, s]) => s.short ? [[`-${s.short}`, n]] : []));
@@ -112,7 +113,10 @@ export function parseFlags<T extends FlagTable>(
     }
     setLast(values, name, parseValue(name, spec, raw));
   }
-  return { values: values as FlagValues<T>, positionals };
+  const options = Object.fromEntries(
+    Object.entries(values).map(([name, value]) => [name.replace(/-(\w)/g, (_, c) => c.toUpperCase()), value]),
+  );
+  return { values: values as FlagValues<T>, options: options as FlagOptions<T>, positionals };
 }
 
 /** A repeated flag counts where it was last given: the values keep the order of the last occurrences. */
@@ -151,9 +155,3 @@ type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}`
 export type FlagOptions<T extends FlagTable> = {
   -readonly [K in keyof T as CamelCase<K & string>]?: ValueOf<T[K]>;
 };
-
-export function flagOptions<T extends FlagTable>(values: FlagValues<T>): FlagOptions<T> {
-  return Object.fromEntries(
-    Object.entries(values).map(([name, value]) => [name.replace(/-(\w)/g, (_, c) => c.toUpperCase()), value]),
-  ) as FlagOptions<T>;
-}
