@@ -1,7 +1,7 @@
 /** `deno task eval --model DIR`: accuracy, precision, recall, F1 and the confusion matrix (eval_results.json). */
 import { runMain } from "./_cli.ts";
 import { EVAL_DEFAULTS, evalJob } from "../mod.ts";
-import { helpText, parseFlags } from "../train/flags.ts";
+import { HELP_FLAG, helpText, parseFlags } from "../train/flags.ts";
 import { inferenceFlags } from "../train/inference_flags.ts";
 import { UserError } from "../util/errors.ts";
 import { dataFormat } from "../data/dataset.ts";
@@ -45,7 +45,7 @@ const EVAL_FLAGS = {
     help: "also write one JSON line per review (row, label, predicted, predicted_label, logits,\n" +
       "probabilities; prob_positive for two labels)",
   },
-  help: { kind: "boolean", short: "h", hidden: true, help: "this text" },
+  ...HELP_FLAG,
 } as const;
 
 runMain(async () => {

@@ -1,6 +1,6 @@
 /** `deno task export CHECKPOINT --output DIR`: a checkpoint → a Hugging Face model directory. */
 import { runMain } from "./_cli.ts";
-import { parseFlags } from "../train/flags.ts";
+import { HELP_FLAG, parseFlags } from "../train/flags.ts";
 import { EXPORT_MANIFEST, exportJob } from "../mod.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -17,7 +17,7 @@ const EXPORT_FLAGS = {
   output: { kind: "string", hidden: true, help: "the Hugging Face directory to write" },
   checkpoint: { kind: "string", hidden: true, help: "the checkpoint (or the first argument)" },
   overwrite: { kind: "boolean", hidden: true, help: "replace the exported files in another folder" },
-  help: { kind: "boolean", short: "h", hidden: true, help: "this text" },
+  ...HELP_FLAG,
 } as const;
 
 runMain(async () => {

@@ -3,7 +3,7 @@
  * `deno task info --model DIR|HUB_ID|preset`: also that model's config and parameter count.
  */
 import { runMain } from "./_cli.ts";
-import { helpText, parseFlags } from "../train/flags.ts";
+import { HELP_FLAG, helpText, parseFlags } from "../train/flags.ts";
 import { adapterInfo, modelInfo } from "../mod.ts";
 
 const USAGE = `deno task info [--model DIR|HUB_ID|tiny|small|base]
@@ -16,7 +16,7 @@ const INFO_FLAGS = {
     help: "also print a model's config and parameter count (a preset name, a directory with\n" +
       "config.json, or a Hugging Face id such as distilbert-base-uncased)",
   },
-  help: { kind: "boolean", short: "h", hidden: true, help: "this text" },
+  ...HELP_FLAG,
 } as const;
 
 runMain(async () => {

@@ -1,7 +1,7 @@
 /** `deno task predict --model DIR "text" ...` or `--file F`: the label and its probability per input. */
 import { runMain } from "./_cli.ts";
 import { predictJob, readTextInputs } from "../mod.ts";
-import { helpText, parseFlags } from "../train/flags.ts";
+import { HELP_FLAG, helpText, parseFlags } from "../train/flags.ts";
 import { inferenceFlags } from "../train/inference_flags.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -18,7 +18,7 @@ const PREDICT_FLAGS = {
     help: "one JSON line per input: label, score, every class's probability, logits\n" +
       '[default: "LABEL  probability  text", the predicted label and its probability]',
   },
-  help: { kind: "boolean", short: "h", hidden: true, help: "this text" },
+  ...HELP_FLAG,
 } as const;
 
 const USAGE = `deno task predict --model DIR "review text" ... | --file F [flags]\n`;

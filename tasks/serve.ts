@@ -1,6 +1,6 @@
 /** `deno task serve --model DIR [--port N]`: the fine-tuned model in a web page, on 127.0.0.1. */
 import { runMain } from "./_cli.ts";
-import { helpText, parseFlags } from "../train/flags.ts";
+import { HELP_FLAG, helpText, parseFlags } from "../train/flags.ts";
 import { servePage } from "../web/server.ts";
 import { resolveModelDir } from "../train/model_source.ts";
 
@@ -26,7 +26,7 @@ const SERVE_FLAGS = {
     max: 65535,
     help: `the port [default: ${DEFAULT_PORT}; 0 picks a free one]`,
   },
-  help: { kind: "boolean", short: "h", hidden: true, help: "this text" },
+  ...HELP_FLAG,
 } as const;
 
 runMain(async () => {

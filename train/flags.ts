@@ -34,6 +34,9 @@ export interface FlagSpec extends Omit<NumberRules, "integer" | "probability"> {
 
 export type FlagTable = Record<string, FlagSpec>;
 
+/** `--help` and `-h`, which the other tasks' usage texts do not list. */
+export const HELP_FLAG = { help: { kind: "boolean", short: "h", hidden: true, help: "this text" } } as const;
+
 type ValueOf<S extends FlagSpec> = S["kind"] extends "boolean" ? boolean
   : S["kind"] extends "string" ? string
   : number;
