@@ -81,7 +81,7 @@ export class RunRecorder {
     this.progress.update(record);
   }
 
-  private async evaluate(state: TrainerState): Promise<Record<string, number>> {
+  private async evaluate(state: TrainerState): Promise<ClassificationMetrics> {
     const { model, cfg, trainer, numLabels } = this.parts;
     const m = await evaluate(model, this.parts.evalRows!, {
       batchSize: cfg.evalBatchSize,
@@ -101,8 +101,7 @@ export class RunRecorder {
         m.eval_accuracy.toFixed(4)
       } ${f1}`,
     );
-    this.lastMetrics = m;
-    return m as unknown as Record<string, number>;
+    return this.lastMetrics = m;
   }
 
   private async save(state: TrainerState): Promise<void> {

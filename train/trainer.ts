@@ -19,6 +19,7 @@ import {
 } from "./batches.ts";
 import type { TrainConfig } from "./config.ts";
 import type { StepRecord } from "./run_log.ts";
+import type { ClassificationMetrics } from "./metrics.ts";
 
 /** Where a run stands: everything a checkpoint needs besides weights and optimizer moments. */
 export interface TrainerState {
@@ -38,7 +39,7 @@ export interface TrainerHooks {
   /** After every optimizer step, with its log line. */
   onStep?: (record: StepRecord, state: TrainerState) => Promise<void> | void;
   /** When an evaluation is due (epoch end or every N steps); returns the metrics. */
-  onEvaluate?: (state: TrainerState) => Promise<Record<string, number>>;
+  onEvaluate?: (state: TrainerState) => Promise<ClassificationMetrics>;
   /** When a checkpoint is due. */
   onSave?: (state: TrainerState, reason: "epoch" | "interval" | "end" | "interrupt") => Promise<void>;
   /** Polled between steps: true asks the loop to save and stop (Ctrl-C). */
@@ -227,7 +228,7 @@ export class Trainer {
       inFlight = null;
       if (evalDue && hooks.onEvaluate) {
         const metrics = await hooks.onEvaluate(s);
-        const value = metrics[cfg.metricForBestModel];
+        const value = metrics[cfg.metricForBestModel as keyof ClassificationMetrics] as number | undefined;
         const lowerIsBetter = cfg.metricForBestModel.endsWith("loss");
         if (value !== undefined) {
           const better = s.bestMetric === null ||
