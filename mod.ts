@@ -23,13 +23,24 @@ export {
 export { parseDelimited } from "./data/csv.ts";
 export { resolveImdbSplit, resolveImdbSplitOrSample } from "./data/imdb_source.ts";
 export { hubFile } from "./data/hub.ts";
-export { PRETRAINED_DEFAULTS, SCRATCH_DEFAULTS, type TrainConfig } from "./train/config.ts";
-export { parseTrainArgs, trainHelp } from "./train/flags.ts";
+export {
+  EVAL_DEFAULTS,
+  type EvalConfig,
+  FALLBACK_MAX_LENGTH,
+  type GivenSettings,
+  INFERENCE_DEFAULTS,
+  type InferenceConfig,
+  PRETRAINED_DEFAULTS,
+  SCRATCH_DEFAULTS,
+  type TrainConfig,
+} from "./train/config.ts";
+export { parseTrainArgs, trainHelp } from "./train/train_flags.ts";
 export { runTrainJob } from "./train/job.ts";
-export { predictRows, Trainer } from "./train/trainer.ts";
+export { Trainer } from "./train/trainer.ts";
+export { evaluate, predictRows } from "./train/evaluate.ts";
 export { AdamW } from "./train/optimizer.ts";
 export { classificationMetrics } from "./train/metrics.ts";
 export { adapterInfo } from "./autograd/info.ts";
 export { modelInfo } from "./train/model_source.ts";
-export { evalJob, exportJob, predictJob } from "./train/inference.ts";
+export { evalJob, exportJob, predictJob, readTextInputs } from "./train/inference.ts";
 export { EXPORT_MANIFEST } from "./train/export_dir.ts";

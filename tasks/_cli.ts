@@ -1,5 +1,10 @@
-/** Shared plumbing for `tasks/*.ts`: flag parsing and one-line errors. Tasks only parse flags and call mod.ts. */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+/** Shared plumbing for `tasks/*.ts`: one-line errors, the parent check, and the bench/tokenize flags. */
+import {
+  type FlagTable,
+  type NumberRules,
+  parseFlags as parseTableFlags,
+  parseNumber,
+} from "../train/flags.ts";
 import { DeviceError, UserError } from "../util/errors.ts";
 import { unwritableReason } from "../util/fs.ts";
 import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
@@ -66,36 +71,43 @@ function startedByDenoTask(parent: number): boolean {
   }
 }
 
-/** `node:util` parseArgs in strict mode, with its errors (unknown flag, missing value) turned into UserErrors. */
-export function parseFlags<T extends ParseArgsConfig["options"]>(
+/** A flag as tasks/bench_*.ts and tasks/tokenize.ts declare it (node:util parseArgs' option shape). */
+interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  default?: string;
+}
+
+type OptionValues<T extends Record<string, OptionSpec>> = {
+  -readonly [K in keyof T]: T[K] extends { type: "boolean" } ? boolean | undefined
+    : T[K] extends { default: string } ? string
+    : string | undefined;
+};
+
+/**
+ * The bench and tokenize tasks' flags, declared in parseArgs' shape (their move to flag tables is the data
+ * part of this redesign), read by the one flag parser (train/flags.ts): strings stay strings for
+ * `numberFlag`.
+ */
+export function parseFlags<T extends Record<string, OptionSpec>>(
   args: string[],
   options: T,
   allowPositionals = false,
-) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-      throw new UserError((err as Error).message.split("\n")[0]);
-    }
-    throw err;
-  }
+): { values: OptionValues<T>; positionals: string[] } {
+  const table: FlagTable = Object.fromEntries(
+    Object.entries(options).map(([name, o]) => [name, { kind: o.type, short: o.short, help: "" }]),
+  );
+  const parsed = parseTableFlags(args, table, { positionals: allowPositionals });
+  const values: Record<string, unknown> = parsed.values;
+  for (const [name, o] of Object.entries(options)) if (o.default !== undefined) values[name] ??= o.default;
+  return { values: values as OptionValues<T>, positionals: parsed.positionals };
 }
 
-/** Parses a numeric flag; `what` says which flag, for the error. */
+/** A numeric flag's value checked against `rules` (see parseNumber); `flag` names it in the error. */
 export function numberFlag(
   value: string | undefined,
   flag: string,
-  opts: { integer?: boolean; positive?: boolean; min?: number } = {},
+  rules: NumberRules = {},
 ): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n)) throw new UserError(`${flag}: "${value}" is not a number`);
-  if (opts.integer && !Number.isInteger(n)) throw new UserError(`${flag}: "${value}" is not an integer`);
-  if (opts.positive && n <= 0) throw new UserError(`${flag}: must be positive, got ${value}`);
-  if (opts.min !== undefined && n < opts.min) {
-    throw new UserError(`${flag}: must be at least ${opts.min}, got ${value}`);
-  }
-  return n;
+  return value === undefined ? undefined : parseNumber(flag, value, rules);
 }

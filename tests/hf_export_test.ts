@@ -53,7 +53,7 @@ Deno.test({
         "--max-length",
         "32",
       ];
-      const { cfg, explicit } = parseTrainArgs([
+      const { cfg, given } = parseTrainArgs([
         ...args,
         "--batch-size",
         "8",
@@ -62,7 +62,7 @@ Deno.test({
         "--output",
         run,
       ]);
-      await runTrainJob(cfg, explicit);
+      await runTrainJob(cfg, given);
       await cli("export", [run, "--output", exported]);
       // The HF files, and our manifest of them (how a later export knows the folder is ours).
       assert.deepEqual([...Deno.readDirSync(exported)].map((e) => e.name).sort(), [

@@ -10,7 +10,7 @@ import { gpu, scale, tidy } from "../autograd/mod.ts";
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import type { HostTensor } from "../model/safetensors.ts";
-import { predictRows } from "../train/trainer.ts";
+import { predictRows } from "../train/evaluate.ts";
 import { gpuReady } from "./helpers.ts";
 import { describeHfReference, type HfReference, hfReference, hfReferenceVenv } from "../util/python.ts";
 

@@ -90,7 +90,7 @@ Deno.test({
       assert.deepEqual(specs.filter((s) => !s.noDecay).map((s) => s.name).sort(), theirs.decay_parameters);
 
       const run = join(dir, "run");
-      const { cfg, explicit } = parseTrainArgs([
+      const { cfg, given } = parseTrainArgs([
         ...["--model", init, "--data", join(dir, "data"), "--train-samples", "0", "--eval-samples", "8"],
         ...["--max-length", String(SETTINGS.max_length), "--batch-size", String(SETTINGS.batch_size)],
         ...["--lr", String(SETTINGS.lr), "--weight-decay", String(SETTINGS.weight_decay)],
@@ -103,7 +103,7 @@ Deno.test({
         ...["--max-steps", String(SETTINGS.max_steps), "--seed", String(SETTINGS.seed)],
         ...["--dropout", "0", "--no-shuffle", "--output", run],
       ]);
-      await runTrainJob(cfg, explicit);
+      await runTrainJob(cfg, given);
       const ours = (await Deno.readTextFile(join(run, "log.jsonl"))).trim().split("\n").map((l) =>
         JSON.parse(l)
       )

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
-import { parseTrainArgs } from "../train/flags.ts";
+import { parseTrainArgs } from "../train/train_flags.ts";
 import { assertClean, assertOneLineError, cli, SAMPLE_TEST, TINY, withTempDir } from "./cli.ts";
 
 const FAST = ["--train-samples", "16", "--eval-samples", "8", "--max-length", "16", "--batch-size", "8"];

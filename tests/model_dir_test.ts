@@ -112,8 +112,8 @@ Deno.test("resume after the source checkpoint is pruned: every checkpoint and th
   try {
     const out = join(dir, "run");
     const train = async (args: string[]) => {
-      const { cfg, explicit } = parseTrainArgs(args);
-      return await runTrainJob(cfg, explicit);
+      const { cfg, given } = parseTrainArgs(args);
+      return await runTrainJob(cfg, given);
     };
     await train([
       ...SMALL,

@@ -11,7 +11,7 @@ import { initHostParams } from "../model/params.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
-import { parseTrainArgs } from "../train/flags.ts";
+import { parseTrainArgs } from "../train/train_flags.ts";
 import { openRunDir, pruneCheckpoints } from "../train/run_dir.ts";
 import { EXPORT_MANIFEST } from "../train/export_dir.ts";
 import {
@@ -329,9 +329,9 @@ Deno.test("two trainers on one --output: one runs, the other stops at once namin
 
 Deno.test("two runs started in the same second without --output get two run folders", async () => {
   await withTempDir(async (dir) => {
-    const { cfg, explicit } = parseTrainArgs([]);
+    const { cfg, given } = parseTrainArgs([]);
     cfg.output = join(dir, "runs", "20260101-000000");
-    const [a, b] = await Promise.all([openRunDir(cfg, explicit, null), openRunDir(cfg, explicit, null)]);
+    const [a, b] = await Promise.all([openRunDir(cfg, given, null), openRunDir(cfg, given, null)]);
     assert.deepEqual([a.path, b.path].sort(), [cfg.output, `${cfg.output}-2`]);
     await a.release();
     await b.release();

@@ -189,10 +189,13 @@ Deno.test({
     const trainer = new Trainer(model, rows, {
       ...PRETRAINED_DEFAULTS,
       lr: hp.lr,
-      weightDecay: hp.weight_decay,
+      optimizer: {
+        ...PRETRAINED_DEFAULTS.optimizer,
+        weightDecay: hp.weight_decay,
+        maxGradNorm: hp.max_grad_norm,
+      },
       warmupSteps: hp.warmup_steps,
       maxSteps: hp.total_steps,
-      maxGradNorm: hp.max_grad_norm,
       batchSize: B,
       shuffle: false,
       dropout: 0,

@@ -27,8 +27,8 @@ const SMALL = [
 ];
 
 async function train(args: string[]) {
-  const { cfg, explicit } = parseTrainArgs(args);
-  return await runTrainJob(cfg, explicit);
+  const { cfg, given } = parseTrainArgs(args);
+  return await runTrainJob(cfg, given);
 }
 
 async function readLog(path: string) {

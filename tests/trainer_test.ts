@@ -6,7 +6,8 @@ import { presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { makeBatch } from "../train/batches.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
-import { type StepLog, Trainer } from "../train/trainer.ts";
+import { Trainer } from "../train/trainer.ts";
+import type { StepRecord } from "../train/run_log.ts";
 import { gpuReady, rng } from "./helpers.ts";
 
 /** 40 synthetic rows of 5-20 tokens. */
@@ -28,7 +29,7 @@ Deno.test("trainer: the pipelined loop equals waiting for every step, with one s
   // The loop: steps 1-7 are submitted before the previous one's loss is back; step 8 is the last.
   const piped = DistilBertClassifier.fromHost(config, initHostParams(config, 3));
   const a = new Trainer(piped, rows, cfg);
-  const logs: StepLog[] = [];
+  const logs: StepRecord[] = [];
   const submittedAtLog: number[] = [];
   await gpu().sync();
   const submitsBefore = gpu().submits;
@@ -78,7 +79,7 @@ Deno.test("trainer: 2 micro-batches of 4 (gradient accumulation) step like one b
       maxSteps: 4,
       lr: 1e-3,
     });
-    const logs: StepLog[] = [];
+    const logs: StepRecord[] = [];
     await trainer.run({ onStep: (log) => void logs.push(log) });
     trainer.optimizer.dispose();
     model.dispose();

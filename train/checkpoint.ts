@@ -3,7 +3,7 @@
  * config.json, tokenizer files) plus what resuming needs (optimizer moments, trainer state with the data
  * position and RNG seed, the run's settings). Written atomically: a crash never leaves a partial one.
  */
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { gpu, type Tensor } from "../autograd/mod.ts";
 import type { DistilBertClassifier } from "../model/distilbert.ts";
 import { hfConfigJson } from "../model/config.ts";
@@ -13,8 +13,9 @@ import { writeTokenizerFiles } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { writeDirAtomic } from "../util/fs.ts";
 import type { AdamW, LossScaleState } from "./optimizer.ts";
-import type { TrainConfig } from "./config.ts";
-import type { StepLog, TrainerState } from "./trainer.ts";
+import { type GivenSettings, type TrainConfig, withSettings } from "./config.ts";
+import type { TrainerState } from "./trainer.ts";
+import type { RunLog } from "./run_log.ts";
 
 export const TRAINER_STATE = "trainer_state.json";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
@@ -39,6 +40,7 @@ export interface SavedState {
   /** Mixed precision: the loss scaler's state (PyTorch saves it as scaler.pt). */
   lossScale?: LossScaleState | null;
   trainRows: number;
+  /** The run's steps and evaluations so far (RunLog.toSaved()). */
   logHistory: unknown[];
 }
 
@@ -50,7 +52,7 @@ export async function saveCheckpoint(
     state: TrainerState;
     cfg: TrainConfig;
     trainRows: number;
-    logHistory: unknown[];
+    log: RunLog;
     tokenizer: BertTokenizer;
   },
 ): Promise<void> {
@@ -73,7 +75,7 @@ export async function saveCheckpoint(
       optimizerStep,
       ...(lossScale ? { lossScale } : {}),
       trainRows: parts.trainRows,
-      logHistory: parts.logHistory,
+      logHistory: parts.log.toSaved(),
     };
     await Deno.writeTextFile(join(tmp, TRAINER_STATE), JSON.stringify(saved, null, 1) + "\n");
     await Deno.writeTextFile(join(tmp, TRAINING_ARGS), JSON.stringify(parts.cfg, null, 2) + "\n");
@@ -84,16 +86,8 @@ const hostOf = (t: Tensor, data: Float32Array): HostTensor => ({ dtype: "F32", s
 
 /** Reads a checkpoint's resume state, checking it against this run's settings. */
 export async function readResumeState(dir: string, cfg: TrainConfig, trainRows: number): Promise<SavedState> {
-  let saved: SavedState, args: TrainConfig;
-  try {
-    saved = JSON.parse(await Deno.readTextFile(join(dir, TRAINER_STATE)));
-    args = JSON.parse(await Deno.readTextFile(join(dir, TRAINING_ARGS)));
-  } catch (err) {
-    const what = err instanceof Deno.errors.NotFound
-      ? "is not a training checkpoint (no trainer state)"
-      : "has a corrupt trainer state";
-    throw new UserError(`--resume ${dir}: ${what}`);
-  }
+  const saved = await readCheckpointJson<SavedState>(dir, TRAINER_STATE, "trainer state");
+  const args = await readCheckpointJson<TrainConfig>(dir, TRAINING_ARGS, "trainer state");
   if (typeof saved?.trainer?.step !== "number" || typeof saved.optimizerStep !== "number") {
     throw new UserError(`--resume ${dir}: corrupt ${TRAINER_STATE} (no step)`);
   }
@@ -136,7 +130,60 @@ export async function loadOptimizerState(
   optimizer.restore(step, lossScale);
 }
 
-/** The log lines (JSONL) up to a step, for a resumed run's log. */
-export function historyUpTo(history: unknown[], step: number): unknown[] {
-  return history.filter((h) => (h as StepLog).step <= step);
+/** One of a checkpoint's JSON files; `what` names it in the error when it is missing or corrupt. */
+async function readCheckpointJson<T>(dir: string, name: string, what = name): Promise<T> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dir, name)));
+  } catch (err) {
+    throw new UserError(
+      `--resume ${dir}: ${
+        err instanceof Deno.errors.NotFound
+          ? `is not a training checkpoint (no ${what})`
+          : `has a corrupt ${what}`
+      }`,
+    );
+  }
+}
+
+/**
+ * The settings of a resumed run: the checkpoint's (its training_args.json), except those given again on the
+ * command line; the output is the checkpoint's run folder unless given.
+ */
+export async function resumeSettings(cfg: TrainConfig, given: GivenSettings): Promise<TrainConfig> {
+  const dir = cfg.resume!;
+  const args = await readCheckpointJson<GivenSettings>(dir, TRAINING_ARGS);
+  // The checkpoint's model is what trains: a --preset, --model or --init naming another is a conflict.
+  for (const key of ["model", "init"] as const) {
+    if (given[key] !== undefined && key in args && args[key] !== cfg[key]) {
+      throw new UserError(
+        `--resume ${dir}: the checkpoint trains ${args.model} (init ${args.init}), not ` +
+          `${key === "model" ? cfg.model : `init ${cfg.init}`}; drop --preset/--model/--init when resuming`,
+      );
+    }
+  }
+  // Only the run's settings carry over: not where it resumed from, nor a permission to overwrite.
+  const saved: GivenSettings = {};
+  for (const key of Object.keys(cfg) as (keyof TrainConfig)[]) {
+    if (key !== "resume" && key !== "overwriteOutputDir" && key in args) {
+      (saved as Record<string, unknown>)[key] = args[key];
+    }
+  }
+  // Checkpoints from before the optimizer settings were nested keep two of them at the top level.
+  const { weightDecay, maxGradNorm } = args as { weightDecay?: number; maxGradNorm?: number };
+  if (args.optimizer === undefined && (weightDecay !== undefined || maxGradNorm !== undefined)) {
+    saved.optimizer = JSON.parse(JSON.stringify({ weightDecay, maxGradNorm })); // the ones it has
+  }
+  const merged = withSettings(withSettings(cfg, saved), given);
+  if (given.output === undefined) merged.output = dirname(resolve(dir));
+  const step = (await readCheckpointJson<Partial<SavedState>>(dir, TRAINER_STATE))?.trainer?.step;
+  if (typeof step === "number" && merged.maxSteps > 0 && merged.maxSteps <= step) {
+    throw new UserError(
+      given.maxSteps !== undefined
+        ? `--max-steps ${merged.maxSteps}: the checkpoint ${dir} is already at step ${step}; ` +
+          "pass a larger --max-steps to train further"
+        : `--resume ${dir}: the checkpoint is at step ${step} of the run's ${merged.maxSteps}: ` +
+          "nothing left to train (pass a larger --max-steps)",
+    );
+  }
+  return merged;
 }

@@ -1,3 +1,11 @@
+import type { AdamWConfig, LossScaleConfig } from "./optimizer.ts";
+
+/**
+ * AdamW's settings besides the learning rate (which the schedule owns): HF TrainingArguments' adam_beta1,
+ * adam_beta2, adam_epsilon, weight_decay and max_grad_norm.
+ */
+export type OptimizerConfig = Omit<AdamWConfig, "lr">;
+
 /**
  * The training job's hyperparameters: the single source of every default. Defaults for the pretrained
  * model follow Hugging Face's sequence-classification guide (lr 2e-5, batch 16, 2 epochs, weight decay
@@ -42,11 +50,11 @@ export interface TrainConfig {
   batchSize: number;
   gradAccum: number;
   lr: number;
-  weightDecay: number;
+  /** AdamW (betas, eps, weight decay) and the global gradient-norm clip. */
+  optimizer: OptimizerConfig;
   /** Warmup steps; when 0, `warmupRatio` of the total steps. */
   warmupSteps: number;
   warmupRatio: number;
-  maxGradNorm: number;
   epochs: number;
   /** When > 0, overrides `epochs`. */
   maxSteps: number;
@@ -62,7 +70,11 @@ export interface TrainConfig {
    * optimizer state, dynamic loss scaling (PyTorch GradScaler defaults). Needs an adapter with shader-f16.
    */
   fp16: boolean;
+  /** Dynamic loss scaling of the fp16 path (PyTorch GradScaler's settings); unused without fp16. */
+  lossScale: LossScaleConfig;
   output: string;
+  /** Replace a previous run in `output` (only what a run writes; HF's overwrite_output_dir). */
+  overwriteOutputDir: boolean;
   /** A checkpoint directory to continue from. */
   resume: string | null;
   /** The JSONL log; null = `<output>/log.jsonl`. */
@@ -97,10 +109,10 @@ export const PRETRAINED_DEFAULTS: TrainConfig = {
   batchSize: 16,
   gradAccum: 1,
   lr: 2e-5,
-  weightDecay: 0.01,
+  // PyTorch's and HF Trainer's AdamW (betas, eps, clip 1.0) with the guide's weight decay.
+  optimizer: { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 },
   warmupSteps: 0,
   warmupRatio: 0,
-  maxGradNorm: 1,
   epochs: 2,
   maxSteps: 0,
   dropout: null,
@@ -108,7 +120,10 @@ export const PRETRAINED_DEFAULTS: TrainConfig = {
   shuffle: true,
   groupByLength: false,
   fp16: false,
+  // PyTorch GradScaler's defaults: start at 2^16, halve on overflow, double after 2000 clean steps.
+  lossScale: { initScale: 2 ** 16, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2000 },
   output: "runs/latest",
+  overwriteOutputDir: false,
   resume: null,
   log: null,
   evalEvery: 0,
@@ -133,3 +148,57 @@ export const SCRATCH_DEFAULTS: Partial<TrainConfig> = {
   trainSamples: 0,
   evalSamples: 0,
 };
+
+/**
+ * The settings a user gave (flags): values only for what was given, nested as TrainConfig is. A fallback
+ * (the quickstart's tiny preset) or a resumed checkpoint's settings never replace these.
+ */
+export type GivenSettings = SomeSettings<TrainConfig>;
+
+/** Some of a config's settings; a nested config (optimizer, lossScale) may be given in part too. */
+export type SomeSettings<T> = { [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
+
+/**
+ * `base` with `over`'s values laid on top, nested objects (optimizer, lossScale) field by field; a value
+ * left undefined keeps the base's.
+ */
+export function withSettings<T extends object>(base: T, over: SomeSettings<T>): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const inner = out[key];
+    out[key] = isNested(inner) ? { ...inner, ...(value as object) } : value;
+  }
+  return out as T;
+}
+
+const isNested = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * `deno task eval` and `deno task predict`: how a trained model reads its inputs. The length defaults to the
+ * one the model was trained with (its run_config.json or training_args.json), else `fallbackMaxLength`.
+ */
+export interface InferenceConfig {
+  /** Inputs per batch. */
+  batchSize: number;
+  /** Tokens per input, [CLS] and [SEP] included; null: the model's training max_length. */
+  maxLength: number | null;
+}
+
+/** Eval's own settings besides the inference ones: which rows, and where the results go. */
+export interface EvalConfig extends InferenceConfig {
+  /** The folder's split (IMDB: train, test, unsupervised). */
+  split: string;
+  /** Class-balanced sample; 0 = all rows. */
+  samples: number;
+  /** Sampling seed. */
+  seed: number;
+}
+
+export const INFERENCE_DEFAULTS: InferenceConfig = { batchSize: 32, maxLength: null };
+
+export const EVAL_DEFAULTS: EvalConfig = { ...INFERENCE_DEFAULTS, split: "test", samples: 0, seed: 42 };
+
+/** The length for a model without a recorded training length: the tokenizer's model_max_length. */
+export const FALLBACK_MAX_LENGTH = 512;

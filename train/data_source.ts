@@ -20,8 +20,8 @@ import { type LabelInfo, loadTokenizedSplit, type TokenizedSplit } from "../data
 import type { BertTokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import { mulberry32, shuffleInPlace } from "../util/random.ts";
-import type { TrainConfig } from "./config.ts";
-import { BINARY_ONLY_METRICS } from "./flags.ts";
+import type { GivenSettings, TrainConfig } from "./config.ts";
+import { BINARY_ONLY_METRICS } from "./train_flags.ts";
 import type { TokenizedRows } from "./batches.ts";
 
 export interface TrainingData {
@@ -214,7 +214,7 @@ async function evalSplitFiles(data: string, flag: string): Promise<string[] | nu
  */
 export async function loadTrainingData(
   cfg: TrainConfig,
-  explicit: Set<string>,
+  given: GivenSettings,
   tokenizer: BertTokenizer,
   trainedLabels: string[] | null = null,
 ): Promise<TrainingData> {
@@ -246,7 +246,7 @@ export async function loadTrainingData(
       throw new UserError(`--eval-data ${cfg.evalData}: no validation, test or dev split in this folder`);
     }
   }
-  if (evalFiles !== null && explicit.has("validationSplit") && cfg.validationSplit > 0) {
+  if (evalFiles !== null && given.validationSplit !== undefined && cfg.validationSplit > 0) {
     throw new UserError(
       `--validation-split ${cfg.validationSplit}: there is evaluation data already (${evalFiles[0]}); ` +
         "pass one or the other",
@@ -256,7 +256,7 @@ export async function loadTrainingData(
   const holdOut = !noEval && evalFiles === null && cfg.validationSplit > 0;
   if (!holdOut && evalFiles === null) {
     const why = noEval ? "--eval-data none" : "--validation-split 0";
-    if (explicit.has("metricForBestModel")) {
+    if (given.metricForBestModel !== undefined) {
       throw new UserError(`--metric-for-best-model: this run has no evaluation (${why})`);
     }
     if (cfg.earlyStoppingPatience > 0) {
@@ -315,7 +315,7 @@ export async function loadTrainingData(
     seed: cfg.seed,
     shuffle: cfg.shuffle,
     flag: "--train-samples",
-    strict: explicit.has("trainSamples"),
+    strict: given.trainSamples !== undefined,
     name: train.name,
   });
   checkEveryClass(sampled, labels, train, what);
@@ -324,7 +324,7 @@ export async function loadTrainingData(
     seed: cfg.seed,
     shuffle: true,
     flag: "--eval-samples",
-    strict: explicit.has("evalSamples"),
+    strict: given.evalSamples !== undefined,
     name: evalName,
   });
   if (evalFiles && !holdOut) {

@@ -12,15 +12,23 @@ import { checkVocabSize, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists, writeFileAtomic } from "../util/fs.ts";
 import { classificationMetrics, softmax, softmax2 } from "./metrics.ts";
-import { predictRows } from "./trainer.ts";
+import { predictRows } from "./evaluate.ts";
 import { loadSplit, sampleRows } from "./data_source.ts";
 import { resolveModelDir } from "./model_source.ts";
 import { checkExportDestination, writeExport } from "./export_dir.ts";
 import { checkOutputFile } from "../util/output_check.ts";
+import {
+  EVAL_DEFAULTS,
+  type EvalConfig,
+  FALLBACK_MAX_LENGTH,
+  INFERENCE_DEFAULTS,
+  type InferenceConfig,
+  withSettings,
+} from "./config.ts";
 
 /**
  * The max_length a model was trained with: its run's `run_config.json` (a run's output) or
- * `training_args.json` (a checkpoint), else 512 (the tokenizer's model_max_length). Evaluating at the
+ * `training_args.json` (a checkpoint), else FALLBACK_MAX_LENGTH. Evaluating at the
  * training length reproduces the run's own evaluation; longer inputs would reach positions it never trained.
  */
 export async function trainedMaxLength(dir: string): Promise<number> {
@@ -30,11 +38,11 @@ export async function trainedMaxLength(dir: string): Promise<number> {
       if (Number.isInteger(value) && value >= 2) return value;
     } catch { /* absent or not ours: next */ }
   }
-  return 512;
+  return FALLBACK_MAX_LENGTH;
 }
 
 /** Tokens per input: the length asked for, else the training length; never past the model's positions. */
-async function inputLength(requested: number | undefined, dir: string, model: DistilBertClassifier) {
+async function inputLength(requested: number | null, dir: string, model: DistilBertClassifier) {
   return Math.min(requested ?? await trainedMaxLength(dir), model.config.max_position_embeddings);
 }
 
@@ -75,15 +83,10 @@ async function tuneForEval(model: DistilBertClassifier, batch: number, seq: numb
   await autotuneMatmul(model.matmulShapes(batch, seq, false, { forwardOnly: true }));
 }
 
-export interface EvalOptions {
+/** `deno task eval`: the model and data, and any of EvalConfig's settings (EVAL_DEFAULTS otherwise). */
+export interface EvalOptions extends Partial<EvalConfig> {
   model: string;
   data?: string;
-  split: string;
-  samples: number;
-  /** Default: the length the model was trained with (`trainedMaxLength`). */
-  maxLength?: number;
-  batchSize: number;
-  seed: number;
   /** Where the metrics go; default `<model dir>/eval_results.json` (HF Trainer's name), else ./eval_results.json. */
   output?: string;
   predictions?: string;
@@ -98,7 +101,8 @@ function modelLabelNames(model: DistilBertClassifier): string[] {
   return Array.from({ length: model.config.num_labels }, (_, i) => id2label[String(i)] ?? `LABEL_${i}`);
 }
 
-export async function evalJob(o: EvalOptions): Promise<Record<string, unknown>> {
+export async function evalJob(options: EvalOptions): Promise<Record<string, unknown>> {
+  const o = { ...options, ...withSettings(EVAL_DEFAULTS, options) }; // left undefined: the default
   if (o.data === undefined && !isImdbSplit(o.split)) {
     throw new UserError(`--split: must be train, test or unsupervised, got ${o.split}`);
   }
@@ -194,9 +198,32 @@ export interface Prediction {
   prob_positive?: number;
 }
 
+/** `predict --file F`: one input per non-empty line, plain text or a JSON object with a "text" string. */
+export async function readTextInputs(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new UserError(`--file ${path}: cannot read it`);
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  return lines.map((line, i) => {
+    if (!line.trimStart().startsWith("{")) return line;
+    try {
+      const obj = JSON.parse(line);
+      if (typeof obj.text !== "string") throw new Error();
+      return obj.text;
+    } catch {
+      throw new UserError(`--file ${path}: line ${i + 1} is not JSON with a "text" string`);
+    }
+  });
+}
+
+/** `deno task predict`: the model, the texts, and any of InferenceConfig's settings (INFERENCE_DEFAULTS otherwise). */
 export async function predictJob(
-  o: { model: string; texts: string[]; maxLength?: number; batchSize: number },
+  options: { model: string; texts: string[] } & Partial<InferenceConfig>,
 ): Promise<Prediction[]> {
+  const o = { ...options, ...withSettings(INFERENCE_DEFAULTS, options) };
   const { dir, model, tokenizer } = await loadTrained(o.model);
   const names = modelLabelNames(model);
   const k = names.length;

@@ -14,7 +14,7 @@ import { hubFile } from "../data/hub.ts";
 import { checkVocabSize, type LoadedTokenizer, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists } from "../util/fs.ts";
-import { SCRATCH_DEFAULTS, type TrainConfig } from "./config.ts";
+import { type GivenSettings, SCRATCH_DEFAULTS, type TrainConfig, withSettings } from "./config.ts";
 import { bundledTokenizerDir } from "./data_source.ts";
 
 const isPreset = (name: string) => PRESET_NAMES.includes(name);
@@ -82,7 +82,7 @@ async function scratch(cfg: TrainConfig, preset: string, why: string | null): Pr
   };
 }
 
-export async function resolveModel(cfg: TrainConfig, explicit: Set<string>): Promise<ModelSource> {
+export async function resolveModel(cfg: TrainConfig, given: GivenSettings): Promise<ModelSource> {
   if (cfg.resume) return await pretrained(cfg, cfg.resume, `resumed from ${cfg.resume}`);
   if (cfg.init === "scratch") {
     if (isPreset(cfg.model)) return await scratch(cfg, cfg.model, null);
@@ -97,15 +97,13 @@ export async function resolveModel(cfg: TrainConfig, explicit: Set<string>): Pro
   try {
     dir = await resolveModelDir(cfg.model);
   } catch (err) {
-    if (!(err instanceof UserError) || explicit.has("model")) throw err;
+    if (!(err instanceof UserError) || given.model !== undefined) throw err;
     // The quickstart's fallback: no weights reachable, and the user did not ask for this model.
     console.error(
       `note: ${cfg.model} weights unavailable (${err.message}); training the tiny preset from scratch instead`,
     );
-    const fallback = { ...cfg };
-    for (const [k, v] of Object.entries(SCRATCH_DEFAULTS)) {
-      if (!explicit.has(k)) (fallback as Record<string, unknown>)[k] = v;
-    }
+    // The scratch defaults, except where the user gave a setting.
+    const fallback = withSettings(withSettings(cfg, SCRATCH_DEFAULTS), given);
     return await scratch(fallback, "tiny", "pretrained weights unavailable");
   }
   return await pretrained(cfg, dir, `${cfg.model} (${dir})`);

@@ -16,7 +16,7 @@ import { fill, sum, zeros } from "../autograd/ops.ts";
 import { SLICE_ALIGN, Tensor as T } from "../autograd/tensor.ts";
 import { adamwKernel, lossScaleUpdateKernel, SQ_CHUNK, sumSquaresKernel } from "../kernels/optimizer.ts";
 
-/** AdamW hyperparameters; defaults are PyTorch's and HF Trainer's. */
+/** AdamW hyperparameters; the training defaults are in TrainConfig (train/config.ts): PyTorch's and HF Trainer's. */
 export interface AdamWConfig {
   lr: number;
   /** Default 0.9 / 0.999 (PyTorch). */
@@ -29,15 +29,7 @@ export interface AdamWConfig {
   maxGradNorm: number;
 }
 
-export const ADAMW_DEFAULTS: AdamWConfig = {
-  lr: 2e-5,
-  betas: [0.9, 0.999],
-  eps: 1e-8,
-  weightDecay: 0.01,
-  maxGradNorm: 1,
-};
-
-/** Dynamic loss scaling; defaults are PyTorch's GradScaler's. */
+/** Dynamic loss scaling; the training defaults (PyTorch GradScaler's) are in TrainConfig.lossScale. */
 export interface LossScaleConfig {
   /** Default 65536 (2^16). */
   initScale: number;
@@ -48,13 +40,6 @@ export interface LossScaleConfig {
   /** Clean steps in a row before the scale grows. Default 2000. */
   growthInterval: number;
 }
-
-export const LOSS_SCALE_DEFAULTS: LossScaleConfig = {
-  initScale: 2 ** 16,
-  growthFactor: 2,
-  backoffFactor: 0.5,
-  growthInterval: 2000,
-};
 
 /** The loss scaler's state, as a checkpoint keeps it (PyTorch's scaler.state_dict()). */
 export interface LossScaleState {

@@ -7,19 +7,10 @@
  * Rates (tokens/s, and the steps/s behind the ETA) are measured over a sliding window of recent updates, so
  * slow first steps (shader compilation, warmup) stop distorting them once the window has moved past them.
  */
+import type { StepRecord } from "./run_log.ts";
 
-export interface ProgressUpdate {
-  /** Optimizer steps done, counting any done before a resume. */
-  step: number;
-  /** Fractional epoch, e.g. 0.48. */
-  epoch: number;
-  /** This step's training loss. */
-  loss: number;
-  /** This step's learning rate. */
-  lr: number;
-  /** Tokens processed by this step (not cumulative). */
-  tokens: number;
-}
+/** What the progress line shows of a step: its record's step, epoch, loss, learning rate and tokens. */
+export type ProgressUpdate = Pick<StepRecord, "step" | "epoch" | "loss" | "lr" | "tokens">;
 
 export interface ProgressOptions {
   totalSteps: number;

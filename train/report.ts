@@ -4,18 +4,10 @@
  * and loss), the confusion matrix, the evaluations, timing and the full settings.
  */
 import { writeFileAtomic } from "../util/fs.ts";
-import type { ClassificationMetrics, ConfusionMatrix } from "./metrics.ts";
-import type { StepLog } from "./trainer.ts";
+import type { ConfusionMatrix } from "./metrics.ts";
+import type { EvalRecord, StepRecord } from "./run_log.ts";
 
-/** One line of the training JSONL log. `tokens` is this step's; `seconds` is cumulative training time. */
-export type StepRecord = StepLog;
-
-/** An evaluation: the metrics at a step. */
-export interface EvalRecord extends Omit<ClassificationMetrics, "eval_samples"> {
-  step: number;
-  epoch: number;
-  eval_samples?: number;
-}
+export type { EvalRecord, StepRecord } from "./run_log.ts";
 
 export interface RunReport {
   title: string;

@@ -19,7 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { checkOutputDir, checkOutputFile } from "../util/output_check.ts";
 import { pidAlive } from "../util/pid.ts";
-import type { TrainConfig } from "./config.ts";
+import type { GivenSettings, TrainConfig } from "./config.ts";
 
 export const LOCK_FILE = ".train.lock";
 
@@ -158,14 +158,14 @@ async function lock(dir: string, flag: string): Promise<Deno.FsFile> {
  */
 export async function openRunDir(
   cfg: TrainConfig,
-  explicit: Set<string>,
+  given: GivenSettings,
   resumeRunDir: string | null,
 ): Promise<RunDir> {
   const flag = `--output ${cfg.output}`;
   await checkOutputDir(cfg.output, "--output");
   let path = resolve(cfg.output);
   let created = false;
-  if (!explicit.has("output") && !cfg.resume) {
+  if (given.output === undefined && !cfg.resume) {
     path = await claimDefault(path);
     created = true;
   } else {
@@ -202,7 +202,7 @@ export async function openRunDir(
         `${flag}: not empty and not a training run (it holds ${shown}); pass a new or empty folder`,
       );
     }
-    if (ours && !resumingHere && !explicit.has("overwrite")) {
+    if (ours && !resumingHere && !cfg.overwriteOutputDir) {
       throw new UserError(
         `${flag}: already holds a training run; pass --resume ${cfg.output}/checkpoint-N to continue it, ` +
           "--overwrite-output-dir to replace it, or another --output",

@@ -1,17 +1,12 @@
 /**
  * The training loop: micro-batches with gradient accumulation, AdamW with a linear warmup/decay schedule
- * and global-norm clipping, evaluation, atomic checkpoints that resume exactly, and a per-step JSONL log.
+ * and global-norm clipping, pipelined steps, and hooks where the job evaluates, logs and saves checkpoints.
  */
-import { gpu, keep, mul, noGrad, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
+import { gpu, keep, mul, readScalars, scale, type Tensor, tidy } from "../autograd/mod.ts";
 
-/** The elements of several f32 tensors, read back in one submission. */
-async function readMany(tensors: Tensor[]): Promise<Float32Array[]> {
-  const data = await gpu().readMany(tensors.map((t) => t.binding));
-  return data.map((d, i) => new Float32Array(d, 0, tensors[i].size));
-}
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { mixSeed } from "../model/modules.ts";
-import { AdamW, LOSS_SCALE_DEFAULTS } from "./optimizer.ts";
+import { AdamW } from "./optimizer.ts";
 import { linearWarmupDecay } from "./schedule.ts";
 import {
   batchTokens,
@@ -23,19 +18,8 @@ import {
   type TokenizedRows,
 } from "./batches.ts";
 import type { TrainConfig } from "./config.ts";
-
-export interface StepLog {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  /** Before clipping; null for a mixed-precision step skipped because its gradients overflowed. */
-  grad_norm: number | null;
-  tokens: number;
-  seconds: number;
-  /** Mixed precision: the loss scale after this step. */
-  loss_scale?: number;
-}
+import type { StepRecord } from "./run_log.ts";
+import type { ClassificationMetrics } from "./metrics.ts";
 
 /** Where a run stands: everything a checkpoint needs besides weights and optimizer moments. */
 export interface TrainerState {
@@ -51,60 +35,11 @@ export interface TrainerState {
   evalsWithoutImprovement: number;
 }
 
-export interface EvalResult {
-  labels: Int32Array;
-  predictions: Int32Array;
-  logits: Float32Array;
-  lossSum: number;
-}
-
-/** Class logits for every row, in batches, without the tape (`fp16`: mixed-precision matmuls). */
-export async function predictRows(
-  model: DistilBertClassifier,
-  rows: TokenizedRows,
-  batchSize: number,
-  fp16 = false,
-): Promise<EvalResult> {
-  const n = rowCount(rows);
-  const classes = model.config.num_labels;
-  const logits = new Float32Array(n * classes);
-  const predictions = new Int32Array(n);
-  let lossSum = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const idx = Int32Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => start + i);
-    const batch = makeBatch(rows, idx);
-    // A batch larger than one pass fits on this adapter runs as several passes.
-    const passes = splitBatch(batch, model.maxRowsPerPass(batch.seq));
-    const outs = passes.map((piece) =>
-      noGrad(() => tidy(() => model.forward(piece, { training: false, fp16 })))
-    );
-    const parts = await readMany(outs);
-    outs.forEach((t) => t.dispose());
-    const values = new Float32Array(idx.length * classes);
-    let at = 0;
-    for (const part of parts) {
-      values.set(part, at);
-      at += part.length;
-    }
-    logits.set(values, start * classes);
-    for (let b = 0; b < idx.length; b++) {
-      const row = values.subarray(b * classes, (b + 1) * classes);
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
-      predictions[start + b] = best;
-      const m = row[best];
-      const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
-      lossSum += lse - row[rows.labels[start + b]];
-    }
-  }
-  return { labels: rows.labels, predictions, logits, lossSum };
-}
-
 export interface TrainerHooks {
   /** After every optimizer step, with its log line. */
-  onStep?: (log: StepLog, state: TrainerState) => Promise<void> | void;
+  onStep?: (record: StepRecord, state: TrainerState) => Promise<void> | void;
   /** When an evaluation is due (epoch end or every N steps); returns the metrics. */
-  onEvaluate?: (state: TrainerState) => Promise<Record<string, number>>;
+  onEvaluate?: (state: TrainerState) => Promise<ClassificationMetrics>;
   /** When a checkpoint is due. */
   onSave?: (state: TrainerState, reason: "epoch" | "interval" | "end" | "interrupt") => Promise<void>;
   /** Polled between steps: true asks the loop to save and stop (Ctrl-C). */
@@ -148,13 +83,11 @@ export class Trainer {
 
   constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
     if (cfg.fp16) gpu().requireShaderF16("--fp16", "train without --fp16");
-    this.optimizer = new AdamW(model.namedParameters, {
-      lr: cfg.lr,
-      betas: [0.9, 0.999],
-      eps: 1e-8,
-      weightDecay: cfg.weightDecay,
-      maxGradNorm: cfg.maxGradNorm,
-    }, cfg.fp16 ? LOSS_SCALE_DEFAULTS : null);
+    this.optimizer = new AdamW(
+      model.namedParameters,
+      { lr: cfg.lr, ...cfg.optimizer },
+      cfg.fp16 ? cfg.lossScale : null,
+    );
     const n = rowCount(rows);
     this.microBatchesPerEpoch = Math.ceil(n / cfg.batchSize);
     this.stepsPerEpoch = Math.max(1, Math.ceil(this.microBatchesPerEpoch / cfg.gradAccum));
@@ -295,7 +228,7 @@ export class Trainer {
       inFlight = null;
       if (evalDue && hooks.onEvaluate) {
         const metrics = await hooks.onEvaluate(s);
-        const value = metrics[cfg.metricForBestModel];
+        const value = metrics[cfg.metricForBestModel as keyof ClassificationMetrics] as number | undefined;
         const lowerIsBetter = cfg.metricForBestModel.endsWith("loss");
         if (value !== undefined) {
           const better = s.bestMetric === null ||
