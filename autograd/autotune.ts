@@ -13,7 +13,6 @@ import {
   cast,
   castRaw,
   dispatchMatmul,
-  fill,
   matmul,
   type MatmulPlan,
   mul,
@@ -23,7 +22,8 @@ import {
   softmax,
   sum,
 } from "./ops.ts";
-import { Tensor, tidy } from "./tensor.ts";
+import { fill, Tensor } from "./tensor.ts";
+import { tidy } from "./tape.ts";
 import { MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from "../kernels/matmul.ts";
 import { envVar } from "../util/host.ts";
 

@@ -4,10 +4,10 @@
  * error naming both shapes.
  */
 import { f32, gpu, grid, isCpuAdapter, type Uniform } from "./runtime.ts";
-import { coreOps, fmtShape, record, storageBytes, Tensor } from "./tensor.ts";
+import { fill, fmtShape, Tensor } from "./tensor.ts";
+import { record } from "./tape.ts";
 import { ROW_PER_THREAD_WG, WG } from "../kernels/common.ts";
 import {
-  accumulateKernel,
   activationBackwardKernel,
   biasActivationKernel,
   binaryKernel,
@@ -15,7 +15,6 @@ import {
   castToF16Kernel,
   castToF32Kernel,
   dropoutKernel,
-  fillKernel,
   unaryKernel,
   type UnaryOp,
 } from "../kernels/elementwise.ts";
@@ -73,32 +72,9 @@ function sameShape(a: Tensor, b: Tensor, op: string): void {
   }
 }
 
-// ---- creation and accumulation -------------------------------------------------------------------------
-
-export function fill(shape: readonly number[], value: number): Tensor {
-  const y = new Tensor(shape);
-  run(fillKernel(), [y], [y.size, f32(value)], linear(y.size), "fill");
-  return y;
-}
+// ---- creation ------------------------------------------------------------------------------------------
 
 export const zeros = (shape: readonly number[]) => fill(shape, 0);
-
-/** dst += src in place (no tape). */
-export function accumulate(dst: Tensor, src: Tensor): void {
-  sameShape(dst, src, "accumulate");
-  run(accumulateKernel(), [dst, src], [dst.size], linear(dst.size), "accumulate");
-}
-
-coreOps.fill = fill;
-coreOps.accumulate = accumulate;
-
-/** A detached copy. */
-export function clone(x: Tensor): Tensor {
-  const y = new Tensor(x.shape, x.dtype);
-  gpu().copy(x.buffer, y.buffer, storageBytes(x.size, x.dtype), x.byteOffset);
-  return y;
-}
-coreOps.clone = clone;
 
 // ---- precision -----------------------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@
  * also taken for a step where some parameter has no gradient, which PyTorch skips).
  */
 import { type Binding, f32, gpu, grid, keep, type Tensor, tidy, type Uniform } from "../autograd/mod.ts";
-import { fill, sum, zeros } from "../autograd/ops.ts";
-import { SLICE_ALIGN, Tensor as T } from "../autograd/tensor.ts";
+import { sum, zeros } from "../autograd/ops.ts";
+import { fill, SLICE_ALIGN, Tensor as T } from "../autograd/tensor.ts";
 import { WG } from "../kernels/common.ts";
 import { adamwKernel, lossScaleUpdateKernel, SQ_CHUNK, sumSquaresKernel } from "../kernels/optimizer.ts";
 
