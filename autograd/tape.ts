@@ -28,6 +28,8 @@ export interface GradArithmetic {
   fill(shape: readonly number[], value: number): Tensor;
   /** dst += src in place. */
   accumulate(dst: Tensor, src: Tensor): void;
+  /** dst = src. */
+  copyInto(dst: Tensor, src: Tensor): void;
   clone(x: Tensor): Tensor;
 }
 
@@ -83,6 +85,15 @@ export function backward(loss: Tensor, ops: GradArithmetic): void {
     const g = grads.get(t);
     if (!g) continue;
     grads.delete(t);
+    const home = t.gradStorage;
+    if (!t.node && home && (t.grad === null || t.grad === home)) {
+      // A parameter: its gradient lives in the flat gradient store, where the optimizer reads it.
+      if (t.grad) ops.accumulate(home, g);
+      else ops.copyInto(home, g);
+      g.dispose();
+      t.grad = home;
+      continue;
+    }
     if (!t.node) {
       keep(g); // a leaf's gradient outlives the scope that computed it
       t.grad = t.grad ? keep(addInto(t.grad, g)) : g;

@@ -35,6 +35,11 @@ export const fmtShape = (shape: readonly number[]): string => `[${shape.join(", 
 export class Tensor {
   readonly size: number;
   grad: Tensor | null = null;
+  /**
+   * Where a parameter's gradient lives (its slice of a flat gradient buffer: model/params.ts): the tape
+   * writes the gradient there instead of handing over the op's own tensor. Null elsewhere.
+   */
+  gradStorage: Tensor | null = null;
   node: Node | null = null;
   private storage: Storage | null;
   /** Where this tensor's elements start in its storage, in bytes (non-zero for slices of a flat buffer). */
@@ -121,22 +126,6 @@ export class Tensor {
       throw new Error(`cannot slice ${fmtShape(shape)} at ${start} of ${this.dtype} ${fmtShape(this.shape)}`);
     }
     return new Tensor(shape, this.dtype, this.storage ?? undefined, false, this.offset + start * 4);
-  }
-
-  /**
-   * Moves this tensor's elements into `target` (a slice of the same shape, e.g. of a flat buffer) and makes
-   * this tensor view the target's storage from then on: every reference to this tensor sees the new home.
-   */
-  relocate(target: Tensor): void {
-    if (target.size !== this.size || target.dtype !== this.dtype) {
-      throw new Error(`cannot relocate ${fmtShape(this.shape)} into ${fmtShape(target.shape)}`);
-    }
-    gpu().copy(this.buffer, target.buffer, storageBytes(this.size, this.dtype), this.offset, target.offset);
-    const old = this.storage!;
-    this.storage = target.storage;
-    this.storage!.refs++;
-    this.offset = target.offset;
-    if (--old.refs === 0) gpu().pool.release(old.buffer);
   }
 
   /** The owner is done with this tensor: its storage is freed now, or after the backward nodes that saved it. */
@@ -227,14 +216,24 @@ export function fill(shape: readonly number[], value: number): Tensor {
   return y;
 }
 
+/** dst = src, element for element (a copy command, no tape). */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  if (dst.size !== src.size || dst.dtype !== src.dtype) {
+    throw new Error(
+      `cannot copy ${src.dtype} ${fmtShape(src.shape)} into ${dst.dtype} ${fmtShape(dst.shape)}`,
+    );
+  }
+  gpu().copy(src.buffer, dst.buffer, storageBytes(src.size, src.dtype), src.byteOffset, dst.byteOffset);
+}
+
 /** A detached copy. */
 export function clone(x: Tensor): Tensor {
   const y = new Tensor(x.shape, x.dtype);
-  gpu().copy(x.buffer, y.buffer, storageBytes(x.size, x.dtype), x.byteOffset);
+  copyInto(y, x);
   return y;
 }
 
-const GRAD_ARITHMETIC: GradArithmetic = { fill, accumulate, clone };
+const GRAD_ARITHMETIC: GradArithmetic = { fill, accumulate, copyInto, clone };
 
 /** One thread per element of an n-element output. */
 function dispatchElementwise(wgsl: string, tensors: Tensor[], uniforms: Uniform[], n: number, label: string) {

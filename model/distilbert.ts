@@ -10,7 +10,6 @@ import {
   embedding,
   fmtBytes,
   gpu,
-  keep,
   permute,
   reshape,
   slice,
@@ -21,7 +20,7 @@ import {
 import type { DistilBertConfig } from "./config.ts";
 import { type AttentionShape, matmulShapesFor, tunedAttention } from "../autograd/autotune.ts";
 import type { MatmulShape } from "../kernels/matmul.ts";
-import { parameterSpecs } from "./params.ts";
+import { parameterSpecs, ParameterStore } from "./params.ts";
 import type { HostTensor } from "./safetensors_format.ts";
 import {
   addLayerNormModule,
@@ -73,23 +72,25 @@ export interface Batch {
 }
 
 export class DistilBertClassifier {
-  readonly params = new Map<string, Tensor>();
+  /** The parameters by HF name: views into `store`'s flat buffers. */
+  readonly params: Map<string, Tensor>;
 
-  private constructor(readonly config: DistilBertConfig) {}
+  private constructor(readonly config: DistilBertConfig, readonly store: ParameterStore) {
+    this.params = store.tensors;
+  }
 
-  /** Uploads host weights (HF key names; every parameter must be present with its exact shape). */
+  /** Uploads host weights into a new parameter store (HF key names; every parameter, its exact shape). */
   static fromHost(config: DistilBertConfig, weights: Map<string, HostTensor>): DistilBertClassifier {
-    const model = new DistilBertClassifier(config);
-    for (const spec of parameterSpecs(config)) {
+    const specs = parameterSpecs(config);
+    for (const spec of specs) {
       const w = weights.get(spec.name);
       if (!w) throw new Error(`missing parameter ${spec.name}`);
       if (w.shape.join(",") !== spec.shape.join(",")) {
         throw new Error(`parameter ${spec.name}: shape [${w.shape}] but the model needs [${spec.shape}]`);
       }
-      const t = keep(Tensor.fromArray(w.data as Float32Array, spec.shape, { requiresGrad: true }));
-      model.params.set(spec.name, t);
     }
-    return model;
+    const store = new ParameterStore(specs, (spec) => weights.get(spec.name)!.data as Float32Array);
+    return new DistilBertClassifier(config, store);
   }
 
   /**
@@ -138,15 +139,6 @@ export class DistilBertClassifier {
   attentionShape(batch: number, seq: number, f16 = false): AttentionShape {
     const c = this.config, rows = Math.min(batch, this.maxRowsPerPass(seq));
     return { batchHeads: rows * c.n_heads, seq, headDim: c.dim / c.n_heads, f16 };
-  }
-
-  /** Parameters with the weight-decay flag HF Trainer uses (no decay on biases and LayerNorm weights). */
-  get namedParameters(): { name: string; tensor: Tensor; noDecay: boolean }[] {
-    return parameterSpecs(this.config).map((s) => ({
-      name: s.name,
-      tensor: this.params.get(s.name)!,
-      noDecay: s.noDecay,
-    }));
   }
 
   private readonly p: Params = (name) => {
@@ -241,15 +233,10 @@ export class DistilBertClassifier {
   }
 
   zeroGrad(): void {
-    for (const t of this.params.values()) {
-      t.grad?.dispose();
-      t.grad = null;
-    }
+    this.store.zeroGrad();
   }
 
   dispose(): void {
-    this.zeroGrad();
-    for (const t of this.params.values()) t.dispose();
-    this.params.clear();
+    this.store.dispose();
   }
 }

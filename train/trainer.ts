@@ -148,7 +148,7 @@ export class Trainer {
 
   constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
     if (cfg.fp16) gpu().requireShaderF16("train without --fp16");
-    this.optimizer = new AdamW(model.namedParameters, {
+    this.optimizer = new AdamW(model.store, {
       lr: cfg.lr,
       betas: [0.9, 0.999],
       eps: 1e-8,
