@@ -177,10 +177,6 @@ export class Tensor {
     return Float32Array.from(new Float16Array(bytes, 0, this.size));
   }
 
-  async toInt32Array(): Promise<Int32Array> {
-    return new Int32Array(await gpu().read(this.buffer, this.size * 4, this.offset));
-  }
-
   async item(): Promise<number> {
     return (await this.toArray())[0];
   }

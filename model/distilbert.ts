@@ -27,9 +27,11 @@ import {
   autocast,
   DropoutStream,
   FULL_PRECISION,
+  lastUse,
   linear,
   linearActivation,
   type Params,
+  through,
 } from "./modules.ts";
 
 /** HF DistilBERT's LayerNorm eps. */
@@ -174,15 +176,32 @@ export class DistilBertClassifier {
       embedding(batch.ids, [B * S], p("distilbert.embeddings.word_embeddings.weight"), c.pad_token_id);
     const pos = embedding(positions, [B * S], p("distilbert.embeddings.position_embeddings.weight"));
     let x = addLayerNormModule(p, "distilbert.embeddings.LayerNorm", words, pos, LAYER_NORM_EPS);
-    x = drop.apply(x, c.dropout);
+    if (words !== opts.wordEmbeddings) words.dispose();
+    pos.dispose();
+    x = lastUse(x, (x) => drop.apply(x, c.dropout));
 
-    const heads = (t: Tensor) => reshape(permute(reshape(t, [B, S, H, dh]), [0, 2, 1, 3]), [B * H, S, dh]);
+    // [B·S, D] → [B·H, S, dh] and back, each copy freed at its last use.
+    const heads = (t: Tensor) =>
+      through(
+        t,
+        (t) => reshape(t, [B, S, H, dh]),
+        (t) => permute(t, [0, 2, 1, 3]),
+        (t) => reshape(t, [B * H, S, dh]),
+      );
+    const merge = (t: Tensor) =>
+      through(
+        t,
+        (t) => reshape(t, [B, H, S, dh]),
+        (t) => permute(t, [0, 2, 1, 3]),
+        (t) => reshape(t, [B * S, D]),
+      );
     const path = attentionPath(B, H, S, dh, opts.fp16);
     // HF (transformers 5) scales the product q·kᵀ by 1/sqrt(head_dim), then adds the mask.
     const scale = 1 / Math.sqrt(dh);
     for (let l = 0; l < c.n_layers; l++) {
-      // One scope per layer: what no backward node saved (the linears' products before their bias, the
-      // heads before permuting, ...) is freed as soon as the layer is recorded, not at the end of the step.
+      // Every tensor is disposed at its last use: what no backward node saved (the linears' products
+      // before their bias, the heads before permuting, the unfused scores, ...) is freed in the forward;
+      // what one saved goes as soon as that node's backward has run. The scope catches the views.
       const input = x;
       x = tidy(() => {
         const x = input;
@@ -197,18 +216,29 @@ export class DistilBertClassifier {
           const [qo, ko, vo] = [q, k, v].map(precision.operand);
           context = attention(qo, ko, vo, mask, { heads: H, scale, dropout });
         } else {
-          let weights = softmax(mm(q, k, { transB: true }), { mask, scale });
-          weights = drop.apply(weights, c.attention_dropout);
-          context = mm(weights, v);
+          const weights = through(
+            mm(q, k, { transB: true }),
+            (scores) => softmax(scores, { mask, scale }),
+            (w) => drop.apply(w, c.attention_dropout),
+          );
+          context = lastUse(weights, (w) => mm(w, v));
         }
-        const ctx = reshape(permute(reshape(context, [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
-        const attnOut = linear(p, `${pre}.attention.out_lin`, ctx, mm);
+        for (const t of [q, k, v]) t.dispose();
+        const attnOut = linear(p, `${pre}.attention.out_lin`, merge(context), mm);
         const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
+        attnOut.dispose();
         const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);
-        let ffn = linear(p, `${pre}.ffn.lin2`, hidden, mm);
-        ffn = drop.apply(ffn, c.dropout);
-        return addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
+        const ffn = through(
+          hidden,
+          (t) => linear(p, `${pre}.ffn.lin2`, t, mm),
+          (t) => drop.apply(t, c.dropout),
+        );
+        const out = addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
+        ffn.dispose();
+        h.dispose();
+        return out;
       });
+      input.dispose();
     }
 
     const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);

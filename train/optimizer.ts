@@ -30,14 +30,6 @@ export interface AdamWConfig {
   maxGradNorm: number;
 }
 
-export const ADAMW_DEFAULTS: AdamWConfig = {
-  lr: 2e-5,
-  betas: [0.9, 0.999],
-  eps: 1e-8,
-  weightDecay: 0.01,
-  maxGradNorm: 1,
-};
-
 /** Dynamic loss scaling; defaults are PyTorch's GradScaler's. */
 export interface LossScaleConfig {
   /** Default 65536 (2^16). */
