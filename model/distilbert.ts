@@ -91,7 +91,10 @@ export class DistilBertClassifier {
         throw new Error(`parameter ${spec.name}: shape [${w.shape}] but the model needs [${spec.shape}]`);
       }
     }
-    const store = new ParameterStore(specs, (spec) => weights.get(spec.name)!.data as Float32Array);
+    const store = new ParameterStore(specs, (spec) => {
+      const data = weights.get(spec.name)!.data;
+      return data instanceof Float32Array ? data : Float32Array.from(data);
+    });
     return new DistilBertClassifier(config, store);
   }
 
