@@ -227,7 +227,7 @@ export class DistilBertClassifier {
           context = lastUse(weights, (w) => mm(w, v));
         }
         for (const t of [q, k, v]) t.dispose();
-        const attnOut = linear(p, `${pre}.attention.out_lin`, merge(context), mm);
+        const attnOut = lastUse(merge(context), (ctx) => linear(p, `${pre}.attention.out_lin`, ctx, mm));
         const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
         attnOut.dispose();
         const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);
@@ -244,10 +244,15 @@ export class DistilBertClassifier {
       input.dispose();
     }
 
-    const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);
-    let pooled = linearActivation(p, "pre_classifier", cls, "relu", mm);
-    pooled = drop.apply(pooled, c.seq_classif_dropout);
-    return linear(p, "classifier", pooled, mm);
+    return through(
+      x,
+      (t) => reshape(t, [B, S, D]),
+      (t) => slice(t, 1, 0, 1), // token 0 of each row
+      (t) => reshape(t, [B, D]),
+      (cls) => linearActivation(p, "pre_classifier", cls, "relu", mm),
+      (t) => drop.apply(t, c.seq_classif_dropout),
+      (pooled) => linear(p, "classifier", pooled, mm),
+    );
   }
 
   /** Mean cross-entropy of the logits against integer labels. */
