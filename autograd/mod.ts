@@ -1,3 +1,4 @@
 export * from "./runtime.ts";
 export * from "./tensor.ts";
+export * from "./tape.ts";
 export * from "./ops.ts";

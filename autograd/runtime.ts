@@ -21,6 +21,7 @@ export * from "./dispatch.ts";
 export * from "./pool.ts";
 export * from "./runtime_options.ts";
 export * from "./settings.ts";
+import type { TapeState } from "./tape.ts";
 
 /** How to get an adapter when there is none: said once, in one line. */
 const NO_ADAPTER = "no WebGPU adapter found: install a GPU driver with Vulkan/Metal/D3D12 support, " +
@@ -38,6 +39,8 @@ const oneLine = (message: string) => message.split("\n").map((l) => l.trim()).fi
 
 export class GpuRuntime {
   readonly pool: BufferPool;
+  /** The autograd tape's scopes, grad mode and recorded nodes (tape.ts). */
+  readonly tape: TapeState = { scopes: [], gradEnabled: true, liveNodes: new Map() };
   private pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;

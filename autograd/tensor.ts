@@ -1,15 +1,14 @@
 /**
- * Tensors and the autograd core. A tensor is a shape over pooled GPU storage (f32; i32 for ids; f16 for
- * mixed-precision matmul operands, whose gradients are f32 like every gradient);
- * storage is reference-counted so reshapes are free views. Lifetime is explicit: `dispose()`, or
- * `tidy(fn)` which disposes everything created inside `fn` except what it returns or `keep`s.
- * Ops record a node (parents, a backward closure, and the tensors that closure reads: `saved`);
- * `backward()` walks them in reverse topological order. A saved tensor's storage outlives its `dispose()`
- * until the last node that saved it has run (or its graph is dropped), and not a moment longer: a forward
- * intermediate that no backward reads is freed as soon as its scope ends, and what backward reads is freed
- * as it is consumed.
+ * Tensors: a shape over pooled GPU storage (f32; i32 for ids; f16 for mixed-precision matmul operands, whose
+ * gradients are f32 like every gradient); storage is reference-counted so reshapes are free views. Lifetime is
+ * explicit: `dispose()`, or `tidy(fn)` (tape.ts). A tensor a backward node saved keeps its storage after its
+ * `dispose()` until the last such node has run (or its graph is dropped), and not a moment longer. Also the
+ * storage-level kernels the tape itself needs (fill, accumulate, clone), which record nothing.
  */
 import { gpu } from "./runtime.ts";
+import { backward, type GradArithmetic, type Node, track } from "./tape.ts";
+import { accumulateKernel, fillKernel } from "../kernels/elementwise.ts";
+import type { KernelSpec } from "../kernels/common.ts";
 import { DeviceError } from "../util/errors.ts";
 
 export type DType = "f32" | "i32" | "f16";
@@ -27,28 +26,20 @@ class Storage {
   constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
 }
 
-interface Node {
-  parents: Tensor[];
-  /** Gradients for each parent (null where a parent needs none), given the output's gradient. */
-  backward: (grad: Tensor) => (Tensor | null)[];
-  /** The tensors `backward` reads besides the gradient: kept alive for it, released once it ran. */
-  saved: Tensor[];
-}
-
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
 export const fmtShape = (shape: readonly number[]): string => `[${shape.join(", ")}]`;
 
-const scopes: Set<Tensor>[] = [];
-let gradEnabled = true;
-/** Recorded nodes whose saved tensors are still held: released by `backward`, or dropped with their graph. */
-const liveNodes = new Map<Node, Tensor>();
-
 export class Tensor {
   readonly size: number;
   grad: Tensor | null = null;
+  /**
+   * Where a parameter's gradient lives (its slice of a flat gradient buffer: model/params.ts): the tape
+   * writes the gradient there instead of handing over the op's own tensor. Null elsewhere.
+   */
+  gradStorage: Tensor | null = null;
   node: Node | null = null;
   private storage: Storage | null;
   /** Where this tensor's elements start in its storage, in bytes (non-zero for slices of a flat buffer). */
@@ -86,7 +77,7 @@ export class Tensor {
       this.storage = new Storage(buffer, bytes);
       this.storage.refs = 1;
     }
-    scopes.at(-1)?.add(this);
+    track(this);
   }
 
   get buffer(): GPUBuffer {
@@ -135,22 +126,6 @@ export class Tensor {
       throw new Error(`cannot slice ${fmtShape(shape)} at ${start} of ${this.dtype} ${fmtShape(this.shape)}`);
     }
     return new Tensor(shape, this.dtype, this.storage ?? undefined, false, this.offset + start * 4);
-  }
-
-  /**
-   * Moves this tensor's elements into `target` (a slice of the same shape, e.g. of a flat buffer) and makes
-   * this tensor view the target's storage from then on: every reference to this tensor sees the new home.
-   */
-  relocate(target: Tensor): void {
-    if (target.size !== this.size || target.dtype !== this.dtype) {
-      throw new Error(`cannot relocate ${fmtShape(this.shape)} into ${fmtShape(target.shape)}`);
-    }
-    gpu().copy(this.buffer, target.buffer, storageBytes(this.size, this.dtype), this.offset, target.offset);
-    const old = this.storage!;
-    this.storage = target.storage;
-    this.storage!.refs++;
-    this.offset = target.offset;
-    if (--old.refs === 0) gpu().pool.release(old.buffer);
   }
 
   /** The owner is done with this tensor: its storage is freed now, or after the backward nodes that saved it. */
@@ -209,59 +184,8 @@ export class Tensor {
   /** Reverse-mode autodiff from this scalar; gradients accumulate into leaves' `.grad`. */
   backward(): void {
     if (this.size !== 1) throw new Error(`backward() needs a scalar, got ${fmtShape(this.shape)}`);
-    const order: Tensor[] = [];
-    const seen = new Set<Tensor>();
-    const visit = (t: Tensor) => {
-      if (seen.has(t)) return;
-      seen.add(t);
-      for (const p of t.node?.parents ?? []) if (p.requiresGrad) visit(p);
-      order.push(t);
-    };
-    visit(this);
-    const grads = new Map<Tensor, Tensor>([[this, fill(this.shape, 1)]]);
-    for (const t of order.reverse()) {
-      const g = grads.get(t);
-      if (!g) continue;
-      grads.delete(t);
-      if (!t.node) {
-        // A leaf: its gradient outlives the scope that computed it.
-        keep(g);
-        if (t.grad) {
-          t.grad = keep(addInto(t.grad, g));
-          g.dispose();
-        } else t.grad = g;
-        continue;
-      }
-      const node = t.node;
-      // Each node's temporaries are freed when it returns; its saved tensors right after.
-      const parentGrads = noGrad(() => tidy(() => node.backward(g)));
-      g.dispose();
-      dropNode(t);
-      node.parents.forEach((p, i) => {
-        const pg = parentGrads[i];
-        if (!pg || !p.requiresGrad) {
-          pg?.dispose();
-          return;
-        }
-        const prev = grads.get(p);
-        if (prev) {
-          grads.set(p, addInto(prev, pg));
-          pg.dispose();
-        } else grads.set(p, pg);
-      });
-    }
-    // The graph is consumed (PyTorch's retain_graph=False): nodes no gradient reached are dropped too.
-    for (const t of order) dropNode(t);
+    backward(this, GRAD_ARITHMETIC);
   }
-}
-
-/** Forgets `t`'s node and releases what it saved. */
-function dropNode(t: Tensor): void {
-  const node = t.node;
-  if (!node) return;
-  t.node = null;
-  liveNodes.delete(node);
-  for (const s of node.saved) s.releaseFromBackward();
 }
 
 /**
@@ -273,97 +197,55 @@ export async function readScalars(tensors: Tensor[]): Promise<number[]> {
   return data.map((d) => new Float32Array(d)[0]);
 }
 
-/** Hooks filled in by ops.ts (kept here so the core has no import cycle). */
-export const coreOps = {
-  fill: null as unknown as (shape: readonly number[], value: number) => Tensor,
-  accumulate: null as unknown as (dst: Tensor, src: Tensor) => void,
-  clone: null as unknown as (x: Tensor) => Tensor,
-};
-const fill = (shape: readonly number[], value: number) => coreOps.fill(shape, value);
-const accumulate = (dst: Tensor, src: Tensor) => coreOps.accumulate(dst, src);
-
-/**
- * sum + g, in place, unless `sum`'s storage is also seen by another tensor (ops hand out views of their
- * output gradient, e.g. add's to both inputs): then into a copy, so the other tensor keeps its value.
- */
-function addInto(sum: Tensor, g: Tensor): Tensor {
-  if (!sum.sharesStorage) {
-    accumulate(sum, g);
-    return sum;
+/** dst += src in place (no tape). */
+export function accumulate(dst: Tensor, src: Tensor): void {
+  if (dst.shape.length !== src.shape.length || dst.shape.some((d, i) => d !== src.shape[i])) {
+    throw new Error(`accumulate: shapes ${fmtShape(dst.shape)} and ${fmtShape(src.shape)} do not match`);
   }
-  const copy = coreOps.clone(sum);
-  sum.dispose();
-  accumulate(copy, g);
-  return copy;
+  launchElementwise(accumulateKernel(), "accumulate", { dst, src }, { n: dst.size }, dst.size);
 }
 
-/**
- * Marks an op output: records its node when any parent needs a gradient and grad mode is on. `saved` lists
- * every tensor `backward` reads (inputs, the output, internal statistics): they stay alive for it however
- * early their owners dispose them, and nothing else does.
- */
-export function record(
-  out: Tensor,
-  parents: Tensor[],
-  backward: Node["backward"],
-  saved: Tensor[] = [],
-): Tensor {
-  if (gradEnabled && parents.some((p) => p.requiresGrad)) {
-    out.requiresGrad = true;
-    const node = { parents, backward, saved };
-    out.node = node;
-    liveNodes.set(node, out);
-    for (const s of saved) s.retainForBackward();
-  }
-  return out;
+/** A tensor of `shape` with every element `value` (no tape). */
+export function fill(shape: readonly number[], value: number): Tensor {
+  const y = new Tensor(shape);
+  launchElementwise(fillKernel(), "fill", { y }, { n: y.size, v: value }, y.size);
+  return y;
 }
 
-/** Runs `fn` without recording the tape (evaluation). */
-export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = prev;
+/** dst = src, element for element (a copy command, no tape). */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  if (dst.size !== src.size || dst.dtype !== src.dtype) {
+    throw new Error(
+      `cannot copy ${src.dtype} ${fmtShape(src.shape)} into ${dst.dtype} ${fmtShape(dst.shape)}`,
+    );
   }
+  gpu().copy(src.buffer, dst.buffer, storageBytes(src.size, src.dtype), src.byteOffset, dst.byteOffset);
 }
 
-/** Removes tensors from every open scope, so `tidy` will not dispose them. */
-export function keep<T extends Tensor>(t: T): T {
-  for (const s of scopes) s.delete(t);
-  return t;
+/** A detached copy. */
+export function clone(x: Tensor): Tensor {
+  const y = new Tensor(x.shape, x.dtype);
+  copyInto(y, x);
+  return y;
 }
 
-type Tensors = Tensor | (Tensor | null)[] | Record<string, Tensor> | void | undefined;
+const GRAD_ARITHMETIC: GradArithmetic = { fill, accumulate, copyInto, clone };
 
-/**
- * Runs `fn`, then disposes every tensor it created except those it returns (they move to the outer scope).
- * When the outermost scope closes, the graphs of the tensors it disposed are dropped: a node whose output is
- * gone and that no backward ran keeps nothing alive.
- */
-export function tidy<T extends Tensors>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    scopes.pop();
-  }
-  const kept = new Set<Tensor>(
-    (result instanceof Tensor
-      ? [result]
-      : Array.isArray(result)
-      ? result
-      : result
-      ? Object.values(result)
-      : []).filter((t): t is Tensor => t instanceof Tensor),
-  );
-  for (const t of scope) if (!kept.has(t)) t.dispose();
-  for (const t of kept) scopes.at(-1)?.add(t);
-  if (scopes.length === 0) {
-    for (const out of [...liveNodes.values()]) if (out.disposed || out.isReleased) dropNode(out);
-  }
-  return result;
+/** One thread per element of an n-element output, the tensors bound by the kernel's names. */
+function launchElementwise(
+  kernel: KernelSpec,
+  label: string,
+  tensors: Record<string, Tensor>,
+  uniforms: Record<string, number>,
+  n: number,
+): void {
+  const buffers: Record<string, Tensor["binding"]> = {};
+  for (const [name, t] of Object.entries(tensors)) buffers[name] = t.binding;
+  gpu().launch(kernel, {
+    buffers,
+    uniforms,
+    count: { threads: n },
+    label,
+    detail: () => Object.values(tensors).map((t) => fmtShape(t.shape)).join(" "),
+  });
 }

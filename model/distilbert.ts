@@ -10,7 +10,6 @@ import {
   embedding,
   fmtBytes,
   gpu,
-  keep,
   permute,
   reshape,
   slice,
@@ -22,16 +21,18 @@ import type { DistilBertConfig } from "./config.ts";
 import { type AttentionShape, tunedAttention } from "../autograd/autotune.ts";
 import { matmulShapesFor } from "./shapes.ts";
 import type { MatmulShape } from "../kernels/matmul.ts";
-import { parameterSpecs } from "./params.ts";
+import { parameterSpecs, ParameterStore } from "./params.ts";
 import type { HostTensor } from "./safetensors_format.ts";
 import {
   addLayerNormModule,
   autocast,
   DropoutStream,
   FULL_PRECISION,
+  lastUse,
   linear,
   linearActivation,
   type Params,
+  through,
 } from "./modules.ts";
 
 /** HF DistilBERT's LayerNorm eps. */
@@ -74,23 +75,28 @@ export interface Batch {
 }
 
 export class DistilBertClassifier {
-  readonly params = new Map<string, Tensor>();
+  /** The parameters by HF name: views into `store`'s flat buffers. */
+  readonly params: Map<string, Tensor>;
 
-  private constructor(readonly config: DistilBertConfig) {}
+  private constructor(readonly config: DistilBertConfig, readonly store: ParameterStore) {
+    this.params = store.tensors;
+  }
 
-  /** Uploads host weights (HF key names; every parameter must be present with its exact shape). */
+  /** Uploads host weights into a new parameter store (HF key names; every parameter, its exact shape). */
   static fromHost(config: DistilBertConfig, weights: Map<string, HostTensor>): DistilBertClassifier {
-    const model = new DistilBertClassifier(config);
-    for (const spec of parameterSpecs(config)) {
+    const specs = parameterSpecs(config);
+    for (const spec of specs) {
       const w = weights.get(spec.name);
       if (!w) throw new Error(`missing parameter ${spec.name}`);
       if (w.shape.join(",") !== spec.shape.join(",")) {
         throw new Error(`parameter ${spec.name}: shape [${w.shape}] but the model needs [${spec.shape}]`);
       }
-      const t = keep(Tensor.fromArray(w.data as Float32Array, spec.shape, { requiresGrad: true }));
-      model.params.set(spec.name, t);
     }
-    return model;
+    const store = new ParameterStore(specs, (spec) => {
+      const data = weights.get(spec.name)!.data;
+      return data instanceof Float32Array ? data : Float32Array.from(data);
+    });
+    return new DistilBertClassifier(config, store);
   }
 
   /**
@@ -141,15 +147,6 @@ export class DistilBertClassifier {
     return { batchHeads: rows * c.n_heads, seq, headDim: c.dim / c.n_heads, f16 };
   }
 
-  /** Parameters with the weight-decay flag HF Trainer uses (no decay on biases and LayerNorm weights). */
-  get namedParameters(): { name: string; tensor: Tensor; noDecay: boolean }[] {
-    return parameterSpecs(this.config).map((s) => ({
-      name: s.name,
-      tensor: this.params.get(s.name)!,
-      noDecay: s.noDecay,
-    }));
-  }
-
   private readonly p: Params = (name) => {
     const t = this.params.get(name);
     if (!t) throw new Error(`no parameter ${name}`);
@@ -183,15 +180,32 @@ export class DistilBertClassifier {
       embedding(batch.ids, [B * S], p("distilbert.embeddings.word_embeddings.weight"), c.pad_token_id);
     const pos = embedding(positions, [B * S], p("distilbert.embeddings.position_embeddings.weight"));
     let x = addLayerNormModule(p, "distilbert.embeddings.LayerNorm", words, pos, LAYER_NORM_EPS);
-    x = drop.apply(x, c.dropout);
+    if (words !== opts.wordEmbeddings) words.dispose();
+    pos.dispose();
+    x = lastUse(x, (x) => drop.apply(x, c.dropout));
 
-    const heads = (t: Tensor) => reshape(permute(reshape(t, [B, S, H, dh]), [0, 2, 1, 3]), [B * H, S, dh]);
+    // [B·S, D] → [B·H, S, dh] and back, each copy freed at its last use.
+    const heads = (t: Tensor) =>
+      through(
+        t,
+        (t) => reshape(t, [B, S, H, dh]),
+        (t) => permute(t, [0, 2, 1, 3]),
+        (t) => reshape(t, [B * H, S, dh]),
+      );
+    const merge = (t: Tensor) =>
+      through(
+        t,
+        (t) => reshape(t, [B, H, S, dh]),
+        (t) => permute(t, [0, 2, 1, 3]),
+        (t) => reshape(t, [B * S, D]),
+      );
     const path = attentionPath(B, H, S, dh, opts.fp16);
     // HF (transformers 5) scales the product q·kᵀ by 1/sqrt(head_dim), then adds the mask.
     const scale = 1 / Math.sqrt(dh);
     for (let l = 0; l < c.n_layers; l++) {
-      // One scope per layer: what no backward node saved (the linears' products before their bias, the
-      // heads before permuting, ...) is freed as soon as the layer is recorded, not at the end of the step.
+      // Every tensor is disposed at its last use: what no backward node saved (the linears' products
+      // before their bias, the heads before permuting, the unfused scores, ...) is freed in the forward;
+      // what one saved goes as soon as that node's backward has run. The scope catches the views.
       const input = x;
       x = tidy(() => {
         const x = input;
@@ -206,24 +220,40 @@ export class DistilBertClassifier {
           const [qo, ko, vo] = [q, k, v].map(precision.operand);
           context = attention(qo, ko, vo, mask, { heads: H, scale, dropout });
         } else {
-          let weights = softmax(mm(q, k, { transB: true }), { mask, scale });
-          weights = drop.apply(weights, c.attention_dropout);
-          context = mm(weights, v);
+          const weights = through(
+            mm(q, k, { transB: true }),
+            (scores) => softmax(scores, { mask, scale }),
+            (w) => drop.apply(w, c.attention_dropout),
+          );
+          context = lastUse(weights, (w) => mm(w, v));
         }
-        const ctx = reshape(permute(reshape(context, [B, H, S, dh]), [0, 2, 1, 3]), [B * S, D]);
-        const attnOut = linear(p, `${pre}.attention.out_lin`, ctx, mm);
+        for (const t of [q, k, v]) t.dispose();
+        const attnOut = lastUse(merge(context), (ctx) => linear(p, `${pre}.attention.out_lin`, ctx, mm));
         const h = addLayerNormModule(p, `${pre}.sa_layer_norm`, attnOut, x, LAYER_NORM_EPS);
+        attnOut.dispose();
         const hidden = linearActivation(p, `${pre}.ffn.lin1`, h, c.activation, mm);
-        let ffn = linear(p, `${pre}.ffn.lin2`, hidden, mm);
-        ffn = drop.apply(ffn, c.dropout);
-        return addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
+        const ffn = through(
+          hidden,
+          (t) => linear(p, `${pre}.ffn.lin2`, t, mm),
+          (t) => drop.apply(t, c.dropout),
+        );
+        const out = addLayerNormModule(p, `${pre}.output_layer_norm`, ffn, h, LAYER_NORM_EPS);
+        ffn.dispose();
+        h.dispose();
+        return out;
       });
+      input.dispose();
     }
 
-    const cls = reshape(slice(reshape(x, [B, S, D]), 1, 0, 1), [B, D]);
-    let pooled = linearActivation(p, "pre_classifier", cls, "relu", mm);
-    pooled = drop.apply(pooled, c.seq_classif_dropout);
-    return linear(p, "classifier", pooled, mm);
+    return through(
+      x,
+      (t) => reshape(t, [B, S, D]),
+      (t) => slice(t, 1, 0, 1), // token 0 of each row
+      (t) => reshape(t, [B, D]),
+      (cls) => linearActivation(p, "pre_classifier", cls, "relu", mm),
+      (t) => drop.apply(t, c.seq_classif_dropout),
+      (pooled) => linear(p, "classifier", pooled, mm),
+    );
   }
 
   /** Mean cross-entropy of the logits against integer labels. */
@@ -242,15 +272,10 @@ export class DistilBertClassifier {
   }
 
   zeroGrad(): void {
-    for (const t of this.params.values()) {
-      t.grad?.dispose();
-      t.grad = null;
-    }
+    this.store.zeroGrad();
   }
 
   dispose(): void {
-    this.zeroGrad();
-    for (const t of this.params.values()) t.dispose();
-    this.params.clear();
+    this.store.dispose();
   }
 }

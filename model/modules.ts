@@ -1,14 +1,5 @@
 /** Modules: the layers DistilBERT is built from, each a few ops over named parameters. */
-import {
-  add,
-  addLayerNorm,
-  biasActivation,
-  cast,
-  dropout,
-  layerNorm,
-  matmul,
-  type Tensor,
-} from "../autograd/mod.ts";
+import { add, addLayerNorm, biasActivation, cast, dropout, matmul, type Tensor } from "../autograd/mod.ts";
 
 /** A name → parameter lookup; the model owns the tensors. */
 export type Params = (name: string) => Tensor;
@@ -40,9 +31,24 @@ export function autocast(): Precision {
   return { matmul: (a, b, opts) => matmul(operand(a), operand(b), opts), operand };
 }
 
-/** PyTorch's Linear: y = x · Wᵀ + b, W stored [out, in]; x is [rows, in]. */
+/**
+ * `step(x)`, with `x` freed at this, its last use: its storage goes now, or as soon as the backward nodes
+ * that saved it have run (a view `step` made keeps it alive too). `x` stays when `step` passed it through.
+ */
+export function lastUse(x: Tensor, step: (x: Tensor) => Tensor): Tensor {
+  const y = step(x);
+  if (y !== x) x.dispose();
+  return y;
+}
+
+/** Applies `steps` in turn, freeing each tensor at its last use (the next step), `x` included. */
+export function through(x: Tensor, ...steps: ((t: Tensor) => Tensor)[]): Tensor {
+  return steps.reduce(lastUse, x);
+}
+
+/** PyTorch's Linear: y = x · Wᵀ + b, W stored [out, in]; x is [rows, in]. The product before the bias is freed. */
 export function linear(p: Params, prefix: string, x: Tensor, mm: Matmul = matmul): Tensor {
-  return add(mm(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
+  return lastUse(mm(x, p(`${prefix}.weight`), { transB: true }), (y) => add(y, p(`${prefix}.bias`)));
 }
 
 /** act(Linear(x)), the bias added inside the activation's kernel. */
@@ -53,11 +59,8 @@ export function linearActivation(
   act: "relu" | "gelu",
   mm: Matmul = matmul,
 ): Tensor {
-  return biasActivation(act, mm(x, p(`${prefix}.weight`), { transB: true }), p(`${prefix}.bias`));
-}
-
-export function layerNormModule(p: Params, prefix: string, x: Tensor, eps: number): Tensor {
-  return layerNorm(x, p(`${prefix}.weight`), p(`${prefix}.bias`), eps);
+  const product = mm(x, p(`${prefix}.weight`), { transB: true });
+  return lastUse(product, (y) => biasActivation(act, y, p(`${prefix}.bias`)));
 }
 
 /** LayerNorm(x + residual), the residual add fused into the norm's kernels. */

@@ -2,6 +2,10 @@
  * The parameters of DistilBertForSequenceClassification: names, shapes and order exactly as in Hugging
  * Face's state dict, how HF initialises each, and which ones AdamW leaves out of weight decay.
  */
+import { gpu } from "../autograd/runtime.ts";
+import { fill, SLICE_ALIGN, Tensor } from "../autograd/tensor.ts";
+import { keep } from "../autograd/tape.ts";
+import { DeviceError } from "../util/errors.ts";
 import type { DistilBertConfig } from "./config.ts";
 import type { HostTensor } from "./safetensors_format.ts";
 
@@ -61,6 +65,119 @@ export function parameterSpecs(config: DistilBertConfig): ParamSpec[] {
 
 export function countParameters(config: DistilBertConfig): number {
   return parameterSpecs(config).reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** One flat buffer of the store: its parameters' slices, and the matching slices of the flat gradient. */
+export interface ParamGroup {
+  names: string[];
+  /** Element offset of each parameter in the flat buffers (multiples of SLICE_ALIGN). */
+  offsets: number[];
+  /** Elements before this one are weight-decayed (decayed parameters come first). */
+  decayEnd: number;
+  param: Tensor;
+  /** Allocated by `allocateGradients` (training only); the padding between slices stays zero. */
+  grad: Tensor | null;
+}
+
+const alignUp = (n: number) => Math.ceil(n / SLICE_ALIGN) * SLICE_ALIGN;
+
+/**
+ * Every parameter as a view into a few flat GPU buffers (llm.c's params_memory), laid out as AdamW updates
+ * them: decayed parameters first, each slice 256-byte aligned, buffers filled greedily up to the largest
+ * storage binding (or `capacity` elements), so an optimizer step is one norm and one update dispatch per
+ * buffer. With `allocateGradients` each parameter's gradient lands in the same place of a flat gradient
+ * buffer (the tape copies a leaf's first gradient there and accumulates the rest in place).
+ */
+export class ParameterStore {
+  readonly groups: ParamGroup[] = [];
+  /** The parameters by name, in `specs` order: views into the groups' flat buffers. */
+  readonly tensors = new Map<string, Tensor>();
+
+  constructor(
+    readonly specs: readonly Pick<ParamSpec, "name" | "shape" | "noDecay">[],
+    values: (spec: Pick<ParamSpec, "name" | "shape">) => Float32Array,
+    opts: { capacity?: number } = {},
+  ) {
+    const limits = gpu().summary.limits;
+    const maxBinding = Math.min(
+      limits.maxStorageBufferBindingSize ?? 2 ** 27,
+      limits.maxBufferSize ?? 2 ** 28,
+      2 ** 30,
+    );
+    const capacity = Math.floor((opts.capacity ?? maxBinding / 4) / SLICE_ALIGN) * SLICE_ALIGN;
+    const ordered = [...specs.filter((p) => !p.noDecay), ...specs.filter((p) => p.noDecay)];
+    const layouts: { specs: typeof specs[number][]; offsets: number[]; total: number }[] = [];
+    for (const spec of ordered) {
+      const size = alignUp(spec.shape.reduce((a, b) => a * b, 1));
+      if (size > capacity) {
+        throw new DeviceError(
+          `parameter ${spec.name} [${spec.shape}] is over the adapter's storage binding limit (${
+            capacity * 4
+          } bytes)`,
+        );
+      }
+      let layout = layouts.at(-1);
+      if (!layout || layout.total + size > capacity) {
+        layouts.push(layout = { specs: [], offsets: [], total: 0 });
+      }
+      layout.specs.push(spec);
+      layout.offsets.push(layout.total);
+      layout.total += size;
+    }
+    const views = new Map<string, Tensor>();
+    for (const { specs: members, offsets, total } of layouts) {
+      const decayed = members.filter((p) => !p.noDecay).length;
+      const param = keep(fill([total], 0));
+      members.forEach((spec, i) => {
+        const view = keep(param.slice(offsets[i], spec.shape));
+        view.requiresGrad = true;
+        gpu().upload(view.buffer, values(spec), view.byteOffset);
+        views.set(spec.name, view);
+      });
+      this.groups.push({
+        names: members.map((p) => p.name),
+        offsets,
+        decayEnd: decayed === members.length ? total : offsets[decayed],
+        param,
+        grad: null,
+      });
+    }
+    for (const spec of specs) this.tensors.set(spec.name, views.get(spec.name)!);
+  }
+
+  /** Gives every parameter its gradient's home in a flat gradient buffer beside its own (once). */
+  allocateGradients(): void {
+    for (const group of this.groups) {
+      if (group.grad) continue;
+      const grad = group.grad = keep(fill([group.param.size], 0));
+      group.names.forEach((name, i) => {
+        const t = this.tensors.get(name)!;
+        t.gradStorage = keep(grad.slice(group.offsets[i], t.shape));
+      });
+    }
+  }
+
+  /** Forgets every parameter's gradient (the flat gradient buffers stay, to be overwritten). */
+  zeroGrad(): void {
+    for (const t of this.tensors.values()) {
+      if (t.grad !== t.gradStorage) t.grad?.dispose();
+      t.grad = null;
+    }
+  }
+
+  dispose(): void {
+    this.zeroGrad();
+    for (const t of this.tensors.values()) {
+      t.gradStorage?.dispose();
+      t.dispose();
+    }
+    for (const g of this.groups) {
+      g.param.dispose();
+      g.grad?.dispose();
+    }
+    this.tensors.clear();
+    this.groups.length = 0;
+  }
 }
 
 /** Fresh weights for every parameter, initialised as HF does (see initHostParam). */

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Tensor } from "../autograd/mod.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { linearWarmupDecay } from "../train/schedule.ts";
 import { type HostTensor, readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { assertClose, gpuReady, randn, rng } from "./helpers.ts";
+import { paramStore, setGradients } from "./param_store_helpers.ts";
 import { hf, runHf, withTempDir } from "./hf_reference.ts";
 
 const SHAPES = [[37, 5], [5], [300], [64]];
@@ -58,18 +58,18 @@ for (const maxGradNorm of [1, 0]) {
         );
         const expected = (await readSafetensors(join(dir, "out.safetensors"))).tensors;
 
-        const tensors = init.map((x, i) => Tensor.fromArray(x, SHAPES[i], { requiresGrad: true }));
-        const opt = new AdamW(
-          tensors.map((t, i) => ({ name: `p${i}`, tensor: t, noDecay: NO_DECAY.includes(i) })),
-          { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay, maxGradNorm },
+        const store = paramStore(
+          init.map((data, i) => ({ name: `p${i}`, shape: SHAPES[i], data, noDecay: NO_DECAY.includes(i) })),
         );
+        const tensors = [...store.tensors.values()];
+        const opt = new AdamW(store, { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay, maxGradNorm });
         for (let t = 0; t < steps; t++) {
           const stepLr = lr * linearWarmupDecay(t, warmup, steps);
           assert.ok(
             Math.abs(stepLr - theirs.lrs[t]) <= 1e-15,
             `step ${t + 1}: lr ${stepLr} vs ${theirs.lrs[t]}`,
           );
-          tensors.forEach((x, i) => (x.grad = Tensor.fromArray(grads[t][i], SHAPES[i])));
+          setGradients(store, grads[t]);
           const normSq = opt.update(stepLr);
           const norm = Math.sqrt(await normSq.item());
           assert.ok(
@@ -77,7 +77,6 @@ for (const maxGradNorm of [1, 0]) {
             `step ${t + 1}: grad norm ${norm} vs ${theirs.norms[t]}`,
           );
           normSq.dispose();
-          tensors.forEach((x) => x.grad!.dispose());
         }
         for (let i = 0; i < tensors.length; i++) {
           assertClose(await tensors[i].toArray(), expected.get(`p.${i}`)!.data, `parameter ${i}`, {
@@ -86,7 +85,7 @@ for (const maxGradNorm of [1, 0]) {
           });
         }
         opt.dispose();
-        tensors.forEach((t) => t.dispose());
+        store.dispose();
       });
     },
   });

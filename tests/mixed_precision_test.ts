@@ -6,7 +6,7 @@
  * train_test.ts.
  */
 import assert from "node:assert/strict";
-import { gpu, keep, mul, sum, Tensor, tidy, withSettings } from "../autograd/mod.ts";
+import { gpu, mul, sum, Tensor, tidy, withSettings } from "../autograd/mod.ts";
 import { cast, castRaw, matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { AdamW, type AdamWConfig } from "../train/optimizer.ts";
@@ -16,6 +16,7 @@ import { presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { gpuReady, randn, rng } from "./helpers.ts";
+import { paramStore, setGradients } from "./param_store_helpers.ts";
 import { refMatmul } from "./reference.ts";
 
 await gpuReady;
@@ -164,32 +165,29 @@ Deno.test({
       0.2,
       -0.1,
     ], [0.2, 0.2, 0.2, -0.2, 0.3]];
-    const param = (v: number[]) => keep(Tensor.fromArray(v, [v.length], { requiresGrad: true }));
-    const scaled = param(init), plain = param(init);
-    const withScale = new AdamW([{ name: "p", tensor: scaled, noDecay: false }], config, {
+    const scaledStore = paramStore([{ name: "p", shape: [init.length], data: init }]);
+    const plainStore = paramStore([{ name: "p", shape: [init.length], data: init }]);
+    const scaled = scaledStore.tensors.get("p")!, plain = plainStore.tensors.get("p")!;
+    const withScale = new AdamW(scaledStore, config, {
       initScale: 8,
       growthFactor: 2,
       backoffFactor: 0.5,
       growthInterval: 3,
     });
-    const reference = new AdamW([{ name: "p", tensor: plain, noDecay: false }], config);
-    const setGrad = (t: Tensor, g: number[], by = 1) => {
-      t.grad?.dispose();
-      t.grad = keep(Tensor.fromArray(g.map((x) => x * by), [g.length]));
-    };
+    const reference = new AdamW(plainStore, config);
     const scales: number[] = [];
     // Steps 1-3 clean (the scale grows 8 → 16 after the third), step 4 overflows (skipped, 16 → 8), step 5 clean.
     for (let step = 0; step < 5; step++) {
       const [scale] = await withScale.lossScale!.toArray();
       const overflow = step === 3;
-      setGrad(scaled, overflow ? [Infinity, 0, 0, 0, 0] : grads[step], scale);
+      setGradients(scaledStore, [(overflow ? [Infinity, 0, 0, 0, 0] : grads[step]).map((x) => x * scale)]);
       const before = await scaled.toArray();
       const norm = await withScale.update(1e-2).toArray();
       if (overflow) {
         assert.ok(!Number.isFinite(norm[0]), "an overflowed step reports a non-finite norm");
         assert.deepEqual(await scaled.toArray(), before, "an overflowed step leaves the parameters");
       } else {
-        setGrad(plain, grads[step]);
+        setGradients(plainStore, [grads[step]]);
         const want = await reference.update(1e-2).toArray();
         assert.ok(Math.abs(norm[0] - want[0]) <= 1e-5 * want[0], `step ${step + 1}: unscaled norm²`);
         const got = await scaled.toArray(), expected = await plain.toArray();
@@ -211,10 +209,8 @@ Deno.test({
     assert.deepEqual(saved.lossScale, { scale: 8, growthTracker: 1 });
     withScale.dispose();
     reference.dispose();
-    for (const t of [scaled, plain]) {
-      t.grad?.dispose();
-      t.dispose();
-    }
+    scaledStore.dispose();
+    plainStore.dispose();
     assert.deepEqual(gpu().takeErrors(), []);
   },
 });

@@ -1,9 +1,9 @@
 /** AdamW and clipping against a float64 host implementation of torch.optim.AdamW + clip_grad_norm_. */
 import assert from "node:assert/strict";
-import { Tensor } from "../autograd/mod.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { linearWarmupDecay } from "../train/schedule.ts";
 import { assertClose, gpuReady, randn, rng } from "./helpers.ts";
+import { paramStore, setGradients } from "./param_store_helpers.ts";
 
 function hostAdamW(
   params: Float64Array[],
@@ -33,11 +33,11 @@ function hostAdamW(
   return p;
 }
 
-/** Flat buffers (one, or three with a small capacity) and one dispatch per parameter: all equal PyTorch. */
+/** The parameter store in one flat buffer, or two or three with a small capacity: all equal PyTorch. */
 const LAYOUTS = [
-  { name: "flat", opts: {}, dispatches: 2 },
-  { name: "flat, 2 buffers", opts: { flatCapacity: 384 }, dispatches: 4 },
-  { name: "per parameter", opts: { flat: false }, dispatches: 6 },
+  { name: "1 buffer", capacity: undefined, dispatches: 2 },
+  { name: "2 buffers", capacity: 384, dispatches: 4 },
+  { name: "3 buffers", capacity: 320, dispatches: 6 },
 ];
 
 for (const [maxNorm, layout] of [1, 0].flatMap((n) => LAYOUTS.map((l) => [n, l] as const))) {
@@ -53,11 +53,19 @@ for (const [maxNorm, layout] of [1, 0].flatMap((n) => LAYOUTS.map((l) => [n, l] 
       () => shapes.map((s) => randn(s.reduce((a, b) => a * b, 1), rand, 0.3)),
     );
     const lrs = Array.from({ length: steps }, (_, t) => 0.01 * linearWarmupDecay(t, 1, steps));
-    const tensors = init.map((x, i) =>
-      Tensor.fromArray(new Float32Array(x), shapes[i], { requiresGrad: true })
+    const store = paramStore(
+      init.map((x, i) => ({
+        name: `p${i}`,
+        shape: shapes[i],
+        data: new Float32Array(x),
+        noDecay: noDecay[i],
+      })),
+      layout.capacity,
     );
+    const tensors = [...store.tensors.values()];
+    assert.equal(store.groups.length, layout.dispatches / 2);
     const opt = new AdamW(
-      tensors.map((t, i) => ({ name: `p${i}`, tensor: t, noDecay: noDecay[i] })),
+      store,
       {
         lr: 0.01,
         betas: [0.9, 0.999],
@@ -65,17 +73,14 @@ for (const [maxNorm, layout] of [1, 0].flatMap((n) => LAYOUTS.map((l) => [n, l] 
         weightDecay: 0.1,
         maxGradNorm: maxNorm,
       },
-      null,
-      layout.opts,
     );
     assert.equal(opt.updateDispatches, layout.dispatches);
     for (let t = 0; t < steps; t++) {
-      tensors.forEach((x, i) => (x.grad = Tensor.fromArray(new Float32Array(grads[t][i]), shapes[i])));
+      setGradients(store, grads[t]);
       const normSq = opt.update(lrs[t]);
       const expectedNorm = Math.sqrt(grads[t].reduce((s, g) => s + g.reduce((a, x) => a + x * x, 0), 0));
       assert.ok(Math.abs(Math.sqrt(await normSq.item()) - expectedNorm) < 1e-4 * expectedNorm);
       normSq.dispose();
-      tensors.forEach((x) => x.grad!.dispose());
     }
     const expected = hostAdamW(init.map((x) => Float64Array.from(new Float32Array(x))), grads, noDecay, lrs, {
       wd: 0.1,
@@ -85,31 +90,30 @@ for (const [maxNorm, layout] of [1, 0].flatMap((n) => LAYOUTS.map((l) => [n, l] 
       assertClose(await tensors[i].toArray(), expected[i], `param ${i}`, { atol: 2e-6, rtol: 1e-5 });
       assert.deepEqual(opt.m.get(`p${i}`)!.shape, shapes[i]);
     }
-    // A step where one parameter has no gradient takes the per-parameter path and leaves that one alone.
-    const before = await tensors[1].toArray();
-    tensors.forEach((
-      x,
-      i,
-    ) => (x.grad = i === 1 ? null : Tensor.fromArray(new Float32Array(grads[0][i]), shapes[i])));
+    // A step where one parameter has no gradient updates the others and leaves that one alone (PyTorch).
+    const before = await Promise.all(tensors.map((t) => t.toArray()));
+    setGradients(store, grads[0].map((g, i) => i === 1 ? null : g));
     opt.update(0.01).dispose();
-    assert.deepEqual(await tensors[1].toArray(), before);
-    tensors.forEach((x) => x.grad?.dispose());
+    const after = await Promise.all(tensors.map((t) => t.toArray()));
+    assert.deepEqual(after[1], before[1]);
+    for (const i of [0, 2]) assert.notDeepEqual(after[i], before[i]);
     opt.dispose();
-    tensors.forEach((t) => t.dispose());
+    store.dispose();
   });
 }
 
 Deno.test("a non-finite gradient leaves the parameters untouched", async () => {
   await gpuReady;
-  const x = Tensor.fromArray([1, 2, 3], [3], { requiresGrad: true });
-  const opt = new AdamW([{ name: "x", tensor: x, noDecay: false }], {
+  const store = paramStore([{ name: "x", shape: [3], data: [1, 2, 3] }]);
+  const x = store.tensors.get("x")!;
+  const opt = new AdamW(store, {
     lr: 0.1,
     betas: [0.9, 0.999],
     eps: 1e-8,
     weightDecay: 0.01,
     maxGradNorm: 1,
   });
-  x.grad = Tensor.fromArray([0.5, NaN, 1], [3]);
+  setGradients(store, [[0.5, NaN, 1]]);
   const normSq = opt.update(0.1);
   assert.ok(!Number.isFinite(await normSq.item()));
   assert.deepEqual(Array.from(await x.toArray()), [1, 2, 3]);

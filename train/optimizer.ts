@@ -4,16 +4,16 @@
  * With a loss scale (mixed precision) it is also PyTorch's GradScaler: gradients arrive multiplied by the
  * scale, are unscaled before clipping, a step whose gradients overflowed is skipped, and the scale adapts.
  *
- * Flat (the default): the parameters move into a few flat buffers (as large as one storage binding may
- * be), each parameter a 256-byte-aligned slice, with flat gradient, exp_avg and exp_avg_sq buffers beside
- * them; a step copies each gradient into its slice (a copy command, not a dispatch) and then runs one norm
- * and one update dispatch per flat buffer: 3 to 8 dispatches for the whole model instead of two per
- * parameter. `flat: false` keeps one dispatch per parameter (the reference the flat path is tested against;
- * also taken for a step where some parameter has no gradient, which PyTorch skips).
+ * It updates the model's parameter store (model/params.ts) in place: the parameters and their gradients
+ * already live in a few flat buffers, with flat exp_avg and exp_avg_sq buffers beside them here, so a step
+ * is one norm and one update dispatch per flat buffer (3 to 8 for the whole model). A parameter without a
+ * gradient is left alone, as PyTorch skips it: the buffer's update then runs over the runs of parameters
+ * that have one.
  */
 import { type Binding, gpu, keep, type Tensor, tidy } from "../autograd/mod.ts";
-import { fill, sum, zeros } from "../autograd/ops.ts";
-import { SLICE_ALIGN, Tensor as T } from "../autograd/tensor.ts";
+import { sum, zeros } from "../autograd/ops.ts";
+import { fill, Tensor as T } from "../autograd/tensor.ts";
+import type { ParameterStore } from "../model/params.ts";
 import { adamwKernel, lossScaleUpdateKernel, SQ_CHUNK, sumSquaresKernel } from "../kernels/optimizer.ts";
 
 /** AdamW hyperparameters; the training defaults are in TrainConfig (train/config.ts): PyTorch's and HF Trainer's. */
@@ -47,18 +47,10 @@ export interface LossScaleState {
   growthTracker: number;
 }
 
-export interface OptimizerParam {
-  name: string;
-  tensor: Tensor;
-  noDecay: boolean;
-}
-
-/** One flat buffer's worth of parameters: where each lives, and the flat tensors. */
-interface FlatGroup {
-  params: OptimizerParam[];
-  /** Element offset of each parameter in the flat buffers (multiples of SLICE_ALIGN). */
+/** The optimizer's moments for one flat buffer of the store, and the parameters' ranges in it. */
+interface MomentGroup {
+  names: string[];
   offsets: number[];
-  /** Elements before this one are weight-decayed (decayed parameters come first). */
   decayEnd: number;
   param: Tensor;
   grad: Tensor;
@@ -66,7 +58,12 @@ interface FlatGroup {
   v: Tensor;
 }
 
-const alignUp = (n: number) => Math.ceil(n / SLICE_ALIGN) * SLICE_ALIGN;
+/** `n` elements of `t` from element `start` (a multiple of SLICE_ALIGN), as a kernel binding. */
+const range = (t: Tensor, start: number, n: number): Binding => ({
+  buffer: t.buffer,
+  offset: t.byteOffset + start * 4,
+  bytes: n * 4,
+});
 
 export class AdamW {
   /**
@@ -74,29 +71,30 @@ export class AdamW {
    * skipped updates count here too; the steps applied are on the GPU (`savedState()`).
    */
   step = 0;
-  /** exp_avg and exp_avg_sq per parameter name (slices of the flat buffers in flat mode). */
+  /** exp_avg and exp_avg_sq per parameter name: slices of the flat moment buffers. */
   readonly m = new Map<string, Tensor>();
   readonly v = new Map<string, Tensor>();
   /** Mixed precision: the current loss scale, [1] on the GPU (multiply the loss by it before backward). */
   readonly lossScale: Tensor | null = null;
   /** [growth tracker, steps applied], on the GPU. */
   private scaleState: Tensor | null = null;
-  /** The flat buffers, or null for one dispatch per parameter. */
-  private readonly groups: FlatGroup[] | null = null;
+  private readonly groups: MomentGroup[];
 
   constructor(
-    readonly params: OptimizerParam[],
+    readonly store: ParameterStore,
     readonly config: AdamWConfig,
     readonly lossScaling: LossScaleConfig | null = null,
-    opts: { flat?: boolean; flatCapacity?: number } = {},
   ) {
-    if (opts.flat ?? true) this.groups = this.flatten(opts.flatCapacity);
-    if (!this.groups) {
-      for (const p of params) {
-        this.m.set(p.name, keep(zeros(p.tensor.shape)));
-        this.v.set(p.name, keep(zeros(p.tensor.shape)));
-      }
-    }
+    store.allocateGradients();
+    this.groups = store.groups.map((g) => {
+      const group = { ...g, grad: g.grad!, m: keep(zeros([g.param.size])), v: keep(zeros([g.param.size])) };
+      g.names.forEach((name, i) => {
+        const shape = store.tensors.get(name)!.shape;
+        this.m.set(name, keep(group.m.slice(g.offsets[i], shape)));
+        this.v.set(name, keep(group.v.slice(g.offsets[i], shape)));
+      });
+      return group;
+    });
     if (lossScaling) {
       this.lossScale = keep(T.fromArray([lossScaling.initScale], [1]));
       this.scaleState = keep(T.fromArray([0, 0], [2]));
@@ -105,53 +103,7 @@ export class AdamW {
 
   /** Dispatches per update (norm partial sums and AdamW; the final sum and the scale update come on top). */
   get updateDispatches(): number {
-    return 2 * (this.groups?.length ?? this.params.length);
-  }
-
-  /**
-   * Moves the parameters into flat buffers: decayed ones first, greedily filling buffers up to the largest
-   * storage binding. Null (per-parameter mode) when a parameter alone is larger than that.
-   */
-  private flatten(maxElements?: number): FlatGroup[] | null {
-    const limits = gpu().summary.limits;
-    const maxBinding = Math.min(
-      limits.maxStorageBufferBindingSize ?? 2 ** 27,
-      limits.maxBufferSize ?? 2 ** 28,
-      2 ** 30,
-    );
-    const capacity = Math.floor((maxElements ?? maxBinding / 4) / SLICE_ALIGN) * SLICE_ALIGN;
-    const ordered = [...this.params.filter((p) => !p.noDecay), ...this.params.filter((p) => p.noDecay)];
-    if (ordered.some((p) => alignUp(p.tensor.size) > capacity)) return null;
-    const layouts: { params: OptimizerParam[]; offsets: number[]; total: number }[] = [];
-    for (const p of ordered) {
-      let g = layouts.at(-1);
-      if (!g || g.total + alignUp(p.tensor.size) > capacity) {
-        layouts.push(g = { params: [], offsets: [], total: 0 });
-      }
-      g.params.push(p);
-      g.offsets.push(g.total);
-      g.total += alignUp(p.tensor.size);
-    }
-    return layouts.map(({ params, offsets, total }) => {
-      const decayed = params.filter((p) => !p.noDecay).length;
-      const group: FlatGroup = {
-        params,
-        offsets,
-        decayEnd: decayed === params.length ? total : offsets[decayed],
-        param: keep(zeros([total])),
-        grad: keep(zeros([total])),
-        m: keep(zeros([total])),
-        v: keep(zeros([total])),
-      };
-      params.forEach((p, i) => {
-        const home = group.param.slice(offsets[i], p.tensor.shape);
-        p.tensor.relocate(home);
-        home.dispose();
-        this.m.set(p.name, keep(group.m.slice(offsets[i], p.tensor.shape)));
-        this.v.set(p.name, keep(group.v.slice(offsets[i], p.tensor.shape)));
-      });
-      return group;
-    });
+    return 2 * this.groups.length;
   }
 
   /**
@@ -179,28 +131,46 @@ export class AdamW {
     }
   }
 
-  /** Whether this step can take the flat path: every parameter has a gradient to copy into its slice. */
-  private get flatStep(): boolean {
-    return this.groups !== null && this.params.every((p) => p.tensor.grad !== null);
+  /**
+   * The element ranges to update in each flat buffer: the whole buffer when every parameter in it has a
+   * gradient (the usual step), else the runs of consecutive parameters that have one.
+   */
+  private updateRanges(): { group: MomentGroup; start: number; n: number; decayEnd: number }[] {
+    const out: { group: MomentGroup; start: number; n: number; decayEnd: number }[] = [];
+    for (const group of this.groups) {
+      const has = group.names.map((name) => this.store.tensors.get(name)!.grad !== null);
+      const total = group.param.size;
+      for (let i = 0; i < has.length; i++) {
+        if (!has[i]) continue;
+        let j = i;
+        while (j + 1 < has.length && has[j + 1]) j++;
+        const start = group.offsets[i], end = j + 1 < has.length ? group.offsets[j + 1] : total;
+        out.push({
+          group,
+          start,
+          n: end - start,
+          decayEnd: Math.max(0, Math.min(end, group.decayEnd) - start),
+        });
+        i = j;
+      }
+    }
+    return out;
   }
 
   /**
-   * The global L2 norm² of every gradient, as a [1] GPU tensor (the caller disposes it): one dispatch per
-   * gradient (or per flat buffer) writes its partial sums into a shared buffer, then one sum over all.
+   * The global L2 norm² of the gradients in `ranges`, as a [1] GPU tensor (the caller disposes it): one
+   * dispatch per range writes its partial sums into a shared buffer, then one sum over all.
    */
-  gradNormSquared(): Tensor {
+  private gradNormSquared(ranges: ReturnType<AdamW["updateRanges"]>): Tensor {
     return tidy(() => {
-      const grads = this.flatStep
-        ? this.groups!.map((g) => g.grad)
-        : this.params.map((p) => p.tensor.grad).filter((g): g is Tensor => g !== null);
-      if (grads.length === 0) return fill([1], 0);
-      const chunks = grads.map((g) => Math.ceil(g.size / SQ_CHUNK));
+      if (ranges.length === 0) return fill([1], 0);
+      const chunks = ranges.map((r) => Math.ceil(r.n / SQ_CHUNK));
       const partial = new T([chunks.reduce((a, b) => a + b, 0)]);
       let offset = 0;
-      grads.forEach((g, i) => {
+      ranges.forEach((r, i) => {
         gpu().launch(sumSquaresKernel(), {
-          buffers: { X: g.binding, OUT: partial.binding },
-          uniforms: { n: g.size, chunks: chunks[i], offset },
+          buffers: { X: range(r.group.grad, r.start, r.n), OUT: partial.binding },
+          uniforms: { n: r.n, chunks: chunks[i], offset },
           count: { threads: chunks[i] },
           label: "sum_squares",
         });
@@ -218,35 +188,14 @@ export class AdamW {
   update(lr: number): Tensor {
     const c = this.config;
     this.step++;
-    const flat = this.flatStep;
-    if (flat) {
-      for (const g of this.groups!) {
-        g.params.forEach((p, i) => {
-          const grad = p.tensor.grad!;
-          gpu().copy(
-            grad.buffer,
-            g.grad.buffer,
-            grad.size * 4,
-            grad.byteOffset,
-            g.grad.byteOffset + g.offsets[i] * 4,
-          );
-        });
-      }
-    }
-    const normSq = this.gradNormSquared();
+    const ranges = this.updateRanges();
+    const normSq = this.gradNormSquared(ranges);
     const scaled = this.lossScaling !== null;
     // Plain AdamW gets its bias corrections from the host; with a loss scale the GPU keeps the step count.
     const corrections: Record<string, number> = scaled
       ? {}
       : { bc1: 1 - c.betas[0] ** this.step, bc2_sqrt: Math.sqrt(1 - c.betas[1] ** this.step) };
-    const launchAdamW = (
-      param: Binding,
-      grad: Binding,
-      m: Binding,
-      v: Binding,
-      n: number,
-      decayEnd: number,
-    ) => {
+    for (const { group: g, start, n, decayEnd } of ranges) {
       const uniforms = {
         n,
         lr,
@@ -260,10 +209,10 @@ export class AdamW {
       };
       gpu().launch(adamwKernel(scaled), {
         buffers: {
-          PARAM: param,
-          G: grad,
-          M: m,
-          V: v,
+          PARAM: range(g.param, start, n),
+          G: range(g.grad, start, n),
+          M: range(g.m, start, n),
+          V: range(g.v, start, n),
           NORMSQ: normSq.binding,
           ...(scaled ? { SCALE: this.lossScale!.binding, STATE: this.scaleState!.binding } : {}),
         },
@@ -271,24 +220,6 @@ export class AdamW {
         count: { threads: n },
         label: scaled ? "adamw_scaled" : "adamw",
       });
-    };
-    if (flat) {
-      for (const g of this.groups!) {
-        launchAdamW(g.param.binding, g.grad.binding, g.m.binding, g.v.binding, g.param.size, g.decayEnd);
-      }
-    } else {
-      for (const p of this.params) {
-        const g = p.tensor.grad;
-        if (!g) continue;
-        launchAdamW(
-          p.tensor.binding,
-          g.binding,
-          this.m.get(p.name)!.binding,
-          this.v.get(p.name)!.binding,
-          g.size,
-          p.noDecay ? 0 : g.size,
-        );
-      }
     }
     if (!scaled) return normSq;
     const unscaled = new T([1]);
@@ -308,9 +239,10 @@ export class AdamW {
     return unscaled;
   }
 
+  /** Frees the moments and the loss scaler's state (the parameters and gradients are the store's). */
   dispose(): void {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
-    for (const g of this.groups ?? []) for (const t of [g.grad, g.m, g.v, g.param]) t.dispose();
+    for (const g of this.groups) for (const t of [g.m, g.v]) t.dispose();
     this.lossScale?.dispose();
     this.scaleState?.dispose();
   }

@@ -84,7 +84,7 @@ export class Trainer {
   constructor(readonly model: DistilBertClassifier, readonly rows: TokenizedRows, readonly cfg: TrainConfig) {
     if (cfg.fp16) gpu().requireShaderF16("--fp16", "train without --fp16");
     this.optimizer = new AdamW(
-      model.namedParameters,
+      model.store,
       { lr: cfg.lr, ...cfg.optimizer },
       cfg.fp16 ? cfg.lossScale : null,
     );

@@ -9,7 +9,8 @@
  *   const e = await model.explain("A wonderful film."); // tokens and gradient × input on the embeddings
  */
 import { gpu, initGpu, isCpuAdapter } from "../autograd/runtime.ts";
-import { keep, noGrad, Tensor, tidy } from "../autograd/tensor.ts";
+import { Tensor } from "../autograd/tensor.ts";
+import { keep, noGrad, tidy } from "../autograd/tape.ts";
 import { crossEntropy, embedding } from "../autograd/ops.ts";
 import {
   autotuneAttention,

@@ -1,7 +1,8 @@
 /** Self-attention autotuning: fused or unfused, per shape bucket, beside the matmul plans. */
 import { gpu } from "../runtime.ts";
-import { Tensor, tidy } from "../tensor.ts";
-import { cast, castRaw, fill, mul } from "../ops/elementwise.ts";
+import { fill, Tensor } from "../tensor.ts";
+import { tidy } from "../tape.ts";
+import { cast, castRaw, mul } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { matmul } from "../ops/matmul.ts";
 import { softmax } from "../ops/softmax.ts";

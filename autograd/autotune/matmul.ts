@@ -6,8 +6,8 @@
  * and in the settings' store. `DISTILBERT_AUTOTUNE=0` skips the timing (the heuristic alone chooses).
  */
 import { gpu } from "../runtime.ts";
-import { Tensor } from "../tensor.ts";
-import { castRaw, fill } from "../ops/elementwise.ts";
+import { fill, Tensor } from "../tensor.ts";
+import { castRaw } from "../ops/elementwise.ts";
 import { dispatchMatmul } from "../ops/matmul.ts";
 import {
   heuristicPlan,

@@ -1,6 +1,7 @@
 /** Fused self-attention (FlashAttention-style): forward and backward without the S × S scores. */
 import { gpu } from "../runtime.ts";
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import {
   attentionBackwardKeyKernel,
   attentionBackwardQueryKernel,

@@ -1,8 +1,7 @@
-/** Element-wise ops: creation, accumulation, casts, scale, the activations, binary ops, dropout. */
-import { gpu } from "../runtime.ts";
-import { coreOps, fmtShape, record, storageBytes, Tensor } from "../tensor.ts";
+/** Element-wise ops: zeros, casts, scale, the activations, binary ops, dropout. */
+import { fill, fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import {
-  accumulateKernel,
   type Activation,
   activationBackwardKernel,
   biasActivationKernel,
@@ -11,36 +10,12 @@ import {
   castToF16Kernel,
   castToF32Kernel,
   dropoutKernel,
-  fillKernel,
   unaryKernel,
 } from "../../kernels/elementwise.ts";
-import { launchOp, perThread, sameShape } from "./launch.ts";
+import { launchOp, perThread } from "./launch.ts";
 import { columnSums, columnSumsRaw } from "./reduce.ts";
 
-export function fill(shape: readonly number[], value: number): Tensor {
-  const y = new Tensor(shape);
-  launchOp(fillKernel(), "fill", { y }, { n: y.size, v: value }, perThread(y.size));
-  return y;
-}
-
 export const zeros = (shape: readonly number[]) => fill(shape, 0);
-
-/** dst += src in place (no tape). */
-export function accumulate(dst: Tensor, src: Tensor): void {
-  sameShape(dst, src, "accumulate");
-  launchOp(accumulateKernel(), "accumulate", { dst, src }, { n: dst.size }, perThread(dst.size));
-}
-
-coreOps.fill = fill;
-coreOps.accumulate = accumulate;
-
-/** A detached copy. */
-export function clone(x: Tensor): Tensor {
-  const y = new Tensor(x.shape, x.dtype);
-  gpu().copy(x.buffer, y.buffer, storageBytes(x.size, x.dtype), x.byteOffset);
-  return y;
-}
-coreOps.clone = clone;
 
 // ---- precision -----------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 /** Embedding lookup, with a deterministic backward grouped on the host. */
-import { record, Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import { embeddingBackwardKernel, embeddingKernel } from "../../kernels/embedding.ts";
 import { zeros } from "./elementwise.ts";
 import { launchOp, perThread } from "./launch.ts";

@@ -1,6 +1,7 @@
 /** Layer norm over the last axis, and its fused residual form, in the adapter's row-kernel layout. */
 import { grid } from "../runtime.ts";
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import {
   layerNormBackwardKernel,
   layerNormBackwardRowPerThreadKernel,

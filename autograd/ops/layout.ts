@@ -1,5 +1,6 @@
 /** Data movement: reshape (a view), permutes, the last-two-axes transpose, slices. */
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import { permuteKernel, sliceKernel } from "../../kernels/layout.ts";
 import { launchOp, perThread } from "./launch.ts";
 

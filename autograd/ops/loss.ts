@@ -1,5 +1,6 @@
 /** The classification loss: mean cross-entropy from logits. */
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import { crossEntropyBackwardKernel, crossEntropyKernel } from "../../kernels/loss.ts";
 import { launchOp, perThread } from "./launch.ts";
 import { mean } from "./reduce.ts";

@@ -1,5 +1,6 @@
 /** Matmul: the op (forward and backward) and its dispatch under a plan (autograd/matmul_plan.ts). */
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import { type MatmulShape, matmulUniforms } from "../../kernels/matmul.ts";
 import { chooseMatmulPlan, type MatmulPlan, planName } from "../matmul_plan.ts";
 import { castRaw } from "./elementwise.ts";

@@ -1,5 +1,6 @@
 /** Reductions: column sums of a matrix, the sum and the mean of every element. */
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import { COLUMN_SUMS_CHUNK, columnSumsKernel } from "../../kernels/reduce.ts";
 import { binaryRaw, scale, zeros } from "./elementwise.ts";
 import { launchOp, perThread } from "./launch.ts";

@@ -1,6 +1,7 @@
 /** Softmax over the last axis (scaled, optionally key-masked), in the adapter's row-kernel layout. */
 import { grid } from "../runtime.ts";
-import { fmtShape, record, Tensor } from "../tensor.ts";
+import { fmtShape, Tensor } from "../tensor.ts";
+import { record } from "../tape.ts";
 import {
   softmaxBackwardKernel,
   softmaxBackwardRowPerThreadKernel,
