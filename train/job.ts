@@ -23,7 +23,7 @@ import {
 import type { TrainConfig } from "./config.ts";
 import { classificationMetrics } from "./metrics.ts";
 import { ProgressReporter } from "./progress.ts";
-import { type EvalRecord, type StepRecord, writeReport } from "./report.ts";
+import { type EvalRecord, type StepRecord, writeReport } from "./report/page.ts";
 import { NonFiniteError, predictRows, Trainer } from "./trainer.ts";
 import { fitHead, resolveModel } from "./model_source.ts";
 import { openRunDir, pruneCheckpoints, type RunDir } from "./run_dir.ts";
