@@ -22,7 +22,7 @@ export {
 } from "./data/dataset.ts";
 export { parseDelimited } from "./data/csv.ts";
 export { resolveImdbSplit, resolveImdbSplitOrSample } from "./data/imdb_source.ts";
-export { hubFile } from "./data/hub.ts";
+export { hubFile } from "./data/hub/client.ts";
 export { PRETRAINED_DEFAULTS, SCRATCH_DEFAULTS, type TrainConfig } from "./train/config.ts";
 export { parseTrainArgs, trainHelp } from "./train/flags.ts";
 export { runTrainJob } from "./train/job.ts";

@@ -6,14 +6,13 @@
 import assert from "node:assert/strict";
 import {
   cachedHubFile,
-  downloadHubFile,
   hubCacheDir,
   type HubEnv,
-  hubFile,
   type HubFileRef,
   hubFileUrl,
   isHubOffline,
-} from "../data/hub.ts";
+} from "../data/hub/cache.ts";
+import { downloadHubFile, HubClient, hubFile } from "../data/hub/client.ts";
 import { resolveImdbSplit, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { UserError } from "../util/errors.ts";
 import { writeParquet } from "../data/parquet_writer.ts";
@@ -400,6 +399,36 @@ Deno.test("hub faults: a server that accepts but never answers times out, is ret
     });
     assert.ok(held.length >= 3, `${held.length} connections: the retries happened`);
     assert.deepEqual(await cacheFiles(home), []);
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting;
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("hub faults: a client whose hub did not answer one file fails its next file at once", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) held.push(conn);
+    } catch { /* closed */ }
+  })();
+  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
+  try {
+    const env = { HF_HOME: home, HF_ENDPOINT: `http://127.0.0.1:${listener.addr.port}`, ...FAST };
+    const hub = new HubClient({ env, progress: false });
+    await assert.rejects(hub.file(IMDB_TRAIN), /within 0\.3 s \(3 attempts\)$/);
+    const afterFirst = held.length;
+    await assert.rejects(hub.file(MODEL_CONFIG), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s$/);
+      return true;
+    });
+    assert.equal(held.length - afterFirst, 1, "the second file was tried once, without retries");
+    // A new client knows nothing of the first one's failures: it retries again.
+    await assert.rejects(new HubClient({ env, progress: false }).file(MODEL_CONFIG), /\(3 attempts\)$/);
   } finally {
     listener.close();
     for (const c of held) c.close();

@@ -4,6 +4,7 @@
  * stratified `--validation-split` of a single file, or none), subsampled as the settings say.
  */
 import { dirname, join } from "node:path";
+import { HubClient } from "../data/hub/client.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { labelCounts, selectRows, textWarnings } from "../data/imdb.ts";
 import {
@@ -235,9 +236,13 @@ export async function loadTrainingData(
       evalFiles = await evalSplitFiles(cfg.data, "--data");
     }
   } else {
-    const train = await resolveImdbSplitOrSample("train");
+    // One hub client for both splits: a hub that did not answer for train is not waited for again for test.
+    const hub = new HubClient();
+    const train = await resolveImdbSplitOrSample("train", { hub });
     trainFiles = [train.path];
-    if (!noEval && cfg.evalData === null) evalFiles = [(await resolveImdbSplitOrSample("test")).path];
+    if (!noEval && cfg.evalData === null) {
+      evalFiles = [(await resolveImdbSplitOrSample("test", { hub })).path];
+    }
     source = `IMDB ${train.source === "sample" ? "bundled sample" : `(${train.source})`}: `;
   }
   if (!noEval && cfg.evalData !== null) {
