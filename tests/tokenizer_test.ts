@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { _isChunkWhitespace, BertTokenizer, padBatch } from "../data/tokenizer.ts";
+import { BertTokenizer } from "../data/tokenizer.ts";
+import { padBatch } from "../data/token_batch.ts";
+import { isWhitespace } from "../data/tokenizer_chars.ts";
 import {
   bundledVocabPath,
   loadTokenizer,
@@ -143,7 +145,7 @@ Deno.test("tokenizer: Greek final sigma, unassigned code points and CJK Extensio
 Deno.test("tokenizer: the chunk splitter's whitespace is Unicode White_Space, \\v \\f U+0085 joined by clean_text", () => {
   for (let cp = 0; cp < 0x10000; cp++) {
     assert.equal(
-      _isChunkWhitespace(cp),
+      isWhitespace(cp, true),
       /\p{White_Space}/u.test(String.fromCharCode(cp)),
       `U+${cp.toString(16)}`,
     );
