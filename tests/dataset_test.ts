@@ -6,14 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDelimited } from "../data/csv.ts";
-import {
-  dataFormat,
-  findSplitFiles,
-  labelIds,
-  readDataset,
-  resolveLabelSpace,
-  sortLabelNames,
-} from "../data/dataset.ts";
+import { dataFormat, readDataset } from "../data/dataset.ts";
+import { labelIds, resolveLabelSpace, sortLabelNames } from "../data/labels.ts";
+import { findSplitFiles } from "../data/split_files.ts";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";

@@ -7,16 +7,15 @@ import { dirname, join } from "node:path";
 import { HubClient } from "../data/hub/client.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { labelCounts, selectRows, textWarnings } from "../data/imdb.ts";
+import type { ColumnOptions, DataFormat } from "../data/dataset.ts";
 import {
-  type ColumnOptions,
-  type DataFormat,
-  findSplitFiles,
   type LabelColumn,
   labelIds,
   type LabelSpace,
   resolveLabelSpace,
   sortLabelNames,
-} from "../data/dataset.ts";
+} from "../data/labels.ts";
+import { findSplitFiles } from "../data/split_files.ts";
 import { type LabelInfo, loadTokenizedSplit, type TokenizedSplit } from "../data/token_cache.ts";
 import type { BertTokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../util/errors.ts";

@@ -8,7 +8,7 @@ import { type DistilBertConfig, PRESET_NAMES, presetConfig } from "../model/conf
 import { readConfigFile } from "../model/config_file.ts";
 import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { countParameters, initHostParam, initHostParams, parameterSpecs } from "../model/params.ts";
-import type { LabelSpace } from "../data/dataset.ts";
+import type { LabelSpace } from "../data/labels.ts";
 import type { HostTensor } from "../model/safetensors.ts";
 import { HubClient } from "../data/hub/client.ts";
 import { checkVocabSize, type LoadedTokenizer, loadTokenizerDir } from "../data/tokenizer_files.ts";
