@@ -5,15 +5,8 @@
 import { parquetSchema } from "hyparquet";
 import { UserError } from "../util/errors.ts";
 import { mulberry32, shuffleInPlace } from "../util/random.ts";
-import {
-  checkTextColumn,
-  describeType,
-  parquetBuffer,
-  type ParquetMetadata,
-  readFileBytes,
-  readParquetMetadata,
-  readTextAndLabels,
-} from "./read_columns.ts";
+import { checkTextColumn, describeType, openParquetFile, readTextAndLabels } from "./read_columns.ts";
+import type { ParquetMetadata } from "./read_columns.ts";
 
 export const IMDB_SPLITS = ["train", "test", "unsupervised"] as const;
 
@@ -61,8 +54,7 @@ export function isImdbSplit(name: string): name is ImdbSplitName {
 
 /** Reads a whole IMDB Parquet file. Bad input (missing, not Parquet, wrong schema or labels) is a UserError. */
 export async function readImdbParquet(path: string, opts: ReadImdbOptions = {}): Promise<ImdbData> {
-  const buffer = parquetBuffer(path, await readFileBytes(path, "a Parquet file"));
-  const metadata = readParquetMetadata(path, buffer);
+  const { buffer, metadata } = await openParquetFile(path);
   checkImdbSchema(metadata, path);
   const { texts, rawLabels, emptyTexts, invalidUtf8 } = await readTextAndLabels(
     path,

@@ -94,6 +94,14 @@ export function readParquetMetadata(path: string, buffer: ArrayBuffer): ParquetM
   }
 }
 
+/** A Parquet file's buffer and footer: `readFileBytes`, `parquetBuffer` and `readParquetMetadata` in one. */
+export async function openParquetFile(
+  path: string,
+): Promise<{ buffer: ArrayBuffer; metadata: ParquetMetadata }> {
+  const buffer = parquetBuffer(path, await readFileBytes(path, "a Parquet file"));
+  return { buffer, metadata: readParquetMetadata(path, buffer) };
+}
+
 /** A text column and a label column as read: texts (null read as ""), raw label values, and the counts. */
 export interface TextAndLabels {
   texts: string[];

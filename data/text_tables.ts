@@ -27,29 +27,33 @@ export function csvTable(text: string, separator: "," | "\t", path: string): Tab
   };
 }
 
+/** The non-blank lines of a JSONL text, each parsed: its value, or the first line of the parse error. */
+export function* jsonLines(text: string): Generator<{ line: number; value?: unknown; error?: string }> {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "") continue;
+    try {
+      yield { line: i + 1, value: JSON.parse(line) };
+    } catch (err) {
+      yield { line: i + 1, error: String((err as Error).message).split("\n")[0] };
+    }
+  }
+}
+
 export function jsonlTable(text: string, path: string): Table {
   const objects: Record<string, unknown>[] = [];
   const lineOf: number[] = [];
   const columns: string[] = [];
   const seen = new Set<string>();
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === "") continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (err) {
-      throw new UserError(
-        `${path}: line ${i + 1}: not JSON (${String((err as Error).message).split("\n")[0]})`,
-      );
-    }
+  for (const { line, value: obj, error } of jsonLines(text)) {
+    if (error !== undefined) throw new UserError(`${path}: line ${line}: not JSON (${error})`);
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
-      throw new UserError(`${path}: line ${i + 1}: not a JSON object`);
+      throw new UserError(`${path}: line ${line}: not a JSON object`);
     }
     for (const k of Object.keys(obj)) if (!seen.has(k)) seen.add(k), columns.push(k);
     objects.push(obj as Record<string, unknown>);
-    lineOf.push(i + 1);
+    lineOf.push(line);
   }
   return {
     columns,

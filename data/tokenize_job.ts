@@ -8,6 +8,7 @@ import { type ColumnOptions, dataFormat } from "./dataset.ts";
 import { IMDB_SPLITS, type ImdbSplitName, isImdbSplit, textWarnings } from "./imdb.ts";
 import { type ResolvedImdbSplit, resolveImdbSplitOrSample } from "./imdb_source.ts";
 import { loadTokenizedSplit, type TokenizedSplitInfo } from "./token_cache.ts";
+import { jsonLines } from "./text_tables.ts";
 import { loadTokenizer } from "./tokenizer_files.ts";
 
 /** `--split`: one of the IMDB splits, else a one-line error. */
@@ -45,20 +46,12 @@ export async function tokenizeJsonl(
     throw err;
   }
   const tokenizer = (await loadTokenizer(vocabPath)).tokenizer;
-  const lines = text.split("\n");
   const out: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === "") continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch (err) {
-      throw new UserError(`${inPath}:${i + 1}: bad JSON (${(err as Error).message.split("\n")[0]})`);
-    }
+  for (const { line, value: record, error } of jsonLines(text)) {
+    if (error !== undefined) throw new UserError(`${inPath}:${line}: bad JSON (${error})`);
     const value = (record as { text?: unknown } | null)?.text;
     if (typeof value !== "string") {
-      throw new UserError(`${inPath}:${i + 1}: expected an object with a string "text"`);
+      throw new UserError(`${inPath}:${line}: expected an object with a string "text"`);
     }
     out.push(JSON.stringify({ ids: Array.from(tokenizer.encode(value, { maxLength })) }));
   }

@@ -9,7 +9,7 @@ import type { StepLog } from "../trainer.ts";
 import { escapeHtml, formatFixed, formatInt, formatPercent, formatSeconds } from "./format.ts";
 import { cleanSteps, emaSmooth, type Point, smoothingSpan } from "./series.ts";
 import { CSS } from "./style.ts";
-import { lineChart } from "./svg_chart.ts";
+import { lineChart, type Series } from "./svg_chart.ts";
 import { card, confusionTable, flattenSettings, kvTable, settingText } from "./tables.ts";
 
 /** One line of the training JSONL log. `tokens` is this step's; `seconds` is cumulative training time. */
@@ -135,6 +135,18 @@ export function renderReport(run: RunReport): string {
   const precisionOf = (e: EvalRecord) => e.eval_precision ?? e.eval_macro_precision;
   const recallOf = (e: EvalRecord) => e.eval_recall ?? e.eval_macro_recall;
   const f1Of = (e: EvalRecord) => e.eval_f1 ?? e.eval_macro_f1;
+  const evalSeries = (
+    name: string,
+    color: string,
+    metric: (e: EvalRecord) => number,
+    dashed = false,
+  ): Series => ({
+    name,
+    color,
+    markers: true,
+    points: evals.map((e) => ({ x: e.step, y: metric(e) })),
+    ...(dashed ? { dashed, strokeWidth: 1.5 } : {}),
+  });
   const evalMetricsChart = lineChart({
     title: "Evaluation metrics",
     xLabel: "step",
@@ -142,34 +154,11 @@ export function renderReport(run: RunReport): string {
     yLabel: "score",
     emptyText: "No evaluations",
     series: [
-      {
-        name: "accuracy",
-        color: "#2563eb",
-        markers: true,
-        points: evals.map((e) => ({ x: e.step, y: e.eval_accuracy })),
-      },
-      {
-        name: `${pre}F1`,
-        color: "#db2777",
-        markers: true,
-        points: evals.map((e) => ({ x: e.step, y: f1Of(e) })),
-      },
-      {
-        name: `${pre}precision`,
-        color: "#f59e0b",
-        dashed: true,
-        strokeWidth: 1.5,
-        markers: true,
-        points: evals.map((e) => ({ x: e.step, y: precisionOf(e) })),
-      },
-      {
-        name: `${pre}recall`,
-        color: "#10b981",
-        dashed: true,
-        strokeWidth: 1.5,
-        markers: true,
-        points: evals.map((e) => ({ x: e.step, y: recallOf(e) })),
-      },
+      evalSeries("accuracy", "#2563eb", (e) => e.eval_accuracy),
+      evalSeries(`${pre}F1`, "#db2777", f1Of),
+      // Precision and recall dashed and thinner: they bracket F1.
+      evalSeries(`${pre}precision`, "#f59e0b", precisionOf, true),
+      evalSeries(`${pre}recall`, "#10b981", recallOf, true),
     ],
   });
   const evalLossPts = evals.map((e) => ({ x: e.step, y: e.eval_loss ?? NaN }));
