@@ -51,6 +51,13 @@ export async function cli(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
 }
 
+/** Runs a task that must succeed (exit 0, else the assertion shows its stderr); returns its stdout. */
+export async function cliOutput(task: string, args: string[]): Promise<string> {
+  const r = await cli(task, args);
+  assert.equal(r.code, 0, `${task} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** The rule for bad input: exit non-zero, exactly one `error:` line matching `pattern`, no stack trace. */
 export function assertOneLineError(r: CliResult, pattern: RegExp): void {
   assert.notEqual(r.code, 0, `exit 0:\n${r.stderr}`);

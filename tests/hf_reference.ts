@@ -11,6 +11,7 @@ import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import type { HostTensor } from "../model/safetensors.ts";
 import { predictRows } from "../train/trainer.ts";
+import { maxAbs, maxAbsDiff } from "./array_diff.ts";
 import { gpuReady } from "./helpers.ts";
 import { describeHfReference, type HfReference, hfReference, hfReferenceVenv } from "../util/python.ts";
 
@@ -71,19 +72,6 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Logits (absolute, or relative to the largest logit), loss (relative), each gradient (relative to its max). */
