@@ -29,6 +29,20 @@ export const TINY = [
   "8",
 ];
 
+/** `args` with some flags' values replaced (each flag must be in `args`). */
+export function withFlags(args: string[], values: Record<string, string>): string[] {
+  const out = [...args];
+  for (const [flag, value] of Object.entries(values)) {
+    const i = out.indexOf(flag);
+    if (i < 0) throw new Error(`withFlags: ${flag} is not in the arguments`);
+    out[i + 1] = value;
+  }
+  return out;
+}
+
+/** Two steps with a checkpoint after each, all kept: checkpoint-1 and checkpoint-2. */
+export const TWO_CHECKPOINTS = ["--max-steps", "2", "--save-steps", "1", "--save-total-limit", "0"];
+
 export interface CliResult {
   code: number;
   stdout: string;

@@ -11,7 +11,7 @@ import { readSafetensors } from "../model/safetensors.ts";
 import { loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { cliOutput } from "./cli.ts";
 import { gpuReady } from "./helpers.ts";
-import { hf, runHf, withTempDir } from "./hf_reference.ts";
+import { hf, predictBothSides, withTempDir } from "./hf_reference.ts";
 
 const REVIEWS = [
   "A wonderful film: moving, funny and beautifully shot.",
@@ -61,22 +61,8 @@ Deno.test({
         "tokenizer_config.json",
         "vocab.txt",
       ]);
-      await Deno.writeTextFile(join(dir, "reviews.txt"), REVIEWS.join("\n") + "\n");
-      const ours =
-        (await cliOutput("predict", ["--model", exported, "--json", "--file", join(dir, "reviews.txt")]))
-          .trim().split("\n").map((l) => JSON.parse(l));
+      const { ours, theirs } = await predictBothSides(exported, REVIEWS, dir);
       assert.equal(ours.length, REVIEWS.length);
-
-      await Deno.writeTextFile(join(dir, "texts.json"), JSON.stringify(REVIEWS));
-      const theirs = JSON.parse(
-        await runHf("check_export.py", [exported, join(dir, "texts.json"), join(dir, "resaved")]),
-      );
-      assert.deepEqual(theirs.loading_info, {
-        missing_keys: [],
-        unexpected_keys: [],
-        mismatched_keys: [],
-        error_msgs: [],
-      });
       assert.equal(theirs.model_class, "DistilBertForSequenceClassification");
       assert.equal(theirs.model_max_length, 512);
       const tok = (await loadTokenizerDir(exported)).tokenizer;

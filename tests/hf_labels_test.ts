@@ -11,7 +11,7 @@ import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { cliOutput } from "./cli.ts";
-import { assertMatchesHf, hf, runHf, TIGHT, withTempDir } from "./hf_reference.ts";
+import { assertMatchesHf, hf, predictBothSides, runHf, TIGHT, withTempDir } from "./hf_reference.ts";
 
 const TEXTS = [
   "I am furious about this.",
@@ -66,20 +66,7 @@ Deno.test({
       const config = JSON.parse(await Deno.readTextFile(join(exported, "config.json")));
       assert.deepEqual(config.id2label, { 0: "anger", 1: "joy", 2: "sadness" });
       assert.deepEqual(config.label2id, { anger: 0, joy: 1, sadness: 2 });
-      await Deno.writeTextFile(join(dir, "texts.txt"), TEXTS.join("\n") + "\n");
-      const ours =
-        (await cliOutput("predict", ["--model", exported, "--json", "--file", join(dir, "texts.txt")]))
-          .trim().split("\n").map((l) => JSON.parse(l));
-      await Deno.writeTextFile(join(dir, "texts.json"), JSON.stringify(TEXTS));
-      const theirs = JSON.parse(
-        await runHf("check_export.py", [exported, join(dir, "texts.json"), join(dir, "resaved")]),
-      );
-      assert.deepEqual(theirs.loading_info, {
-        missing_keys: [],
-        unexpected_keys: [],
-        mismatched_keys: [],
-        error_msgs: [],
-      });
+      const { ours, theirs } = await predictBothSides(exported, TEXTS, dir);
       let worst = 0;
       ours.forEach((o, i) => {
         assert.equal(o.logits.length, 3);

@@ -315,14 +315,20 @@ Deno.test("hub: without etag or commit headers the file lands directly in snapsh
   });
 });
 
+/** An empty IMDB repo in huggingface_hub's cache layout under `cache`, main at COMMIT; its folder. */
+async function imdbCacheRepo(cache: string): Promise<string> {
+  const repo = `${cache}/datasets--stanfordnlp--imdb`;
+  await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
+  await Deno.mkdir(`${repo}/blobs`);
+  await Deno.mkdir(`${repo}/refs`);
+  await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+  return repo;
+}
+
 Deno.test("hub: finds files Python's huggingface_hub already downloaded (HF_HUB_CACHE honoured)", async () => {
   const cache = await Deno.makeTempDir({ prefix: "hf_cache_" });
   try {
-    const repo = `${cache}/datasets--stanfordnlp--imdb`;
-    await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
-    await Deno.mkdir(`${repo}/blobs`);
-    await Deno.mkdir(`${repo}/refs`);
-    await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+    const repo = await imdbCacheRepo(cache);
     await Deno.writeFile(`${repo}/blobs/abc`, (await makeParquetBlob(100, 5)).data);
     await Deno.symlink(
       "../../../blobs/abc",
@@ -571,11 +577,7 @@ Deno.test("hub faults: a size or sha256 other than the hub announced is rejected
 Deno.test("hub faults: a damaged cache entry is named with how to remove it; the quickstart falls back in one line", async () => {
   const cache = await Deno.makeTempDir({ prefix: "hf_cache_" });
   try {
-    const repo = `${cache}/datasets--stanfordnlp--imdb`;
-    await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
-    await Deno.mkdir(`${repo}/blobs`);
-    await Deno.mkdir(`${repo}/refs`);
-    await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+    const repo = await imdbCacheRepo(cache);
     await Deno.writeTextFile(`${repo}/blobs/junk`, "<html>captive portal \u0001\u0002</html>");
     const snap = `${repo}/snapshots/${COMMIT}/plain_text/train-00000-of-00001.parquet`;
     await Deno.symlink("../../../blobs/junk", snap);

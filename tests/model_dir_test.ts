@@ -17,7 +17,7 @@ import {
   tokenizerJson,
 } from "../data/tokenizer_files.ts";
 import { resolveModelDir } from "../train/model_source.ts";
-import { cli, ROOT } from "./cli.ts";
+import { cli, ROOT, TWO_CHECKPOINTS } from "./cli.ts";
 import { gpuReady } from "./helpers.ts";
 
 const SMALL = ["--preset", "tiny", "--train-samples", "32", "--eval-samples", "16", "--max-length", "32"];
@@ -108,12 +108,7 @@ Deno.test("resume after the source checkpoint is pruned: every checkpoint and th
       ...SMALL,
       "--batch-size",
       "8",
-      "--max-steps",
-      "2",
-      "--save-steps",
-      "1",
-      "--save-total-limit",
-      "0",
+      ...TWO_CHECKPOINTS,
       "--output",
       out,
     ]);
