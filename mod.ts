@@ -12,17 +12,11 @@ export * from "./model/checkpoint.ts";
 export { BertTokenizer } from "./data/tokenizer.ts";
 export { loadTokenizedSplit } from "./data/token_cache.ts";
 export { readImdbParquet } from "./data/imdb.ts";
-export {
-  type DataFormat,
-  type Dataset,
-  labelIds,
-  type LabelSpace,
-  readDataset,
-  resolveLabelSpace,
-} from "./data/dataset.ts";
+export { type DataFormat, type Dataset, readDataset } from "./data/dataset.ts";
+export { labelIds, type LabelSpace, resolveLabelSpace } from "./data/labels.ts";
 export { parseDelimited } from "./data/csv.ts";
 export { resolveImdbSplit, resolveImdbSplitOrSample } from "./data/imdb_source.ts";
-export { hubFile } from "./data/hub.ts";
+export { hubFile } from "./data/hub/client.ts";
 export {
   EVAL_DEFAULTS,
   type EvalConfig,

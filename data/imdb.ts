@@ -2,11 +2,14 @@
  * IMDB reviews from Hugging Face `stanfordnlp/imdb` Parquet files (`text` string, `label` int64), with schema
  * and label checks, and seeded class-balanced subsampling.
  */
-import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
+import { parquetSchema } from "hyparquet";
 import { UserError } from "../util/errors.ts";
 import { mulberry32, shuffleInPlace } from "../util/random.ts";
+import { checkTextColumn, describeType, openParquetFile, readTextAndLabels } from "./read_columns.ts";
+import type { ParquetMetadata } from "./read_columns.ts";
 
 export const IMDB_SPLITS = ["train", "test", "unsupervised"] as const;
+
 export type ImdbSplitName = typeof IMDB_SPLITS[number];
 
 export interface ImdbData {
@@ -19,24 +22,6 @@ export interface ImdbData {
   emptyTexts: number;
   /** Rows whose text is not valid UTF-8 (decoded with U+FFFD in place of the bad bytes). */
   invalidUtf8: number;
-}
-
-/** A text that was not valid UTF-8, as decoded with replacement characters (marks the row for counting). */
-export class InvalidUtf8 {
-  constructor(readonly text: string) {}
-}
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-const lenientUtf8 = new TextDecoder("utf-8");
-
-/** hyparquet's string parser, strict: invalid UTF-8 is decoded leniently but marked. */
-export function decodeText(bytes: Uint8Array | undefined): string | InvalidUtf8 | undefined {
-  if (bytes === undefined || bytes === null) return bytes;
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    return new InvalidUtf8(lenientUtf8.decode(bytes));
-  }
 }
 
 /** One warning line per problem that does not stop a run but skews it: empty and undecodable reviews. */
@@ -69,52 +54,16 @@ export function isImdbSplit(name: string): name is ImdbSplitName {
 
 /** Reads a whole IMDB Parquet file. Bad input (missing, not Parquet, wrong schema or labels) is a UserError. */
 export async function readImdbParquet(path: string, opts: ReadImdbOptions = {}): Promise<ImdbData> {
-  const buffer = await readParquetBytes(path);
-  let metadata;
-  try {
-    metadata = parquetMetadata(buffer);
-  } catch (err) {
-    throw new UserError(`${path}: not a readable Parquet file (${firstLine(err)})`);
-  }
+  const { buffer, metadata } = await openParquetFile(path);
   checkImdbSchema(metadata, path);
-  const rowCount = Number(metadata.num_rows);
-  const texts: string[] = new Array(rowCount);
-  const rawLabels: unknown[] = new Array(rowCount);
-  let invalidUtf8 = 0;
-  try {
-    await parquetRead({
-      file: buffer,
-      metadata,
-      columns: ["text", "label"],
-      // Text is decoded here, strictly, whether or not the column carries a UTF8 annotation.
-      utf8: false,
-      parsers: { stringFromBytes: decodeText as (bytes: Uint8Array) => string },
-      onChunk: ({ columnName, columnData, rowStart }) => {
-        if (columnName === "text") {
-          for (let i = 0; i < columnData.length; i++) {
-            const v = columnData[i] as unknown;
-            // A null review is read as an empty one.
-            let t: string;
-            if (v == null) t = "";
-            else if (typeof v === "string") t = v;
-            else if (v instanceof InvalidUtf8) {
-              invalidUtf8++;
-              t = v.text;
-            } else {
-              const d = decodeText(v as Uint8Array)!;
-              if (d instanceof InvalidUtf8) invalidUtf8++;
-              t = d instanceof InvalidUtf8 ? d.text : d;
-            }
-            texts[rowStart + i] = t;
-          }
-        } else {
-          for (let i = 0; i < columnData.length; i++) rawLabels[rowStart + i] = columnData[i];
-        }
-      },
-    });
-  } catch (err) {
-    throw new UserError(`${path}: corrupt Parquet data (${firstLine(err)})`);
-  }
+  const { texts, rawLabels, emptyTexts, invalidUtf8 } = await readTextAndLabels(
+    path,
+    buffer,
+    metadata,
+    "text",
+    "label",
+  );
+  const rowCount = texts.length;
   const labelled = opts.labelled ?? !basename(path).startsWith("unsupervised");
   const labels = new Int32Array(rowCount);
   for (let i = 0; i < rowCount; i++) {
@@ -128,15 +77,8 @@ export async function readImdbParquet(path: string, opts: ReadImdbOptions = {}):
     }
     labels[i] = label;
   }
-  let emptyTexts = 0;
-  for (let i = 0; i < rowCount; i++) {
-    texts[i] ??= "";
-    if (texts[i].trim() === "") emptyTexts++;
-  }
   return { path, texts, labels, labelled, emptyTexts, invalidUtf8 };
 }
-
-type ParquetMetadata = ReturnType<typeof parquetMetadata>;
 
 /** `text` must be a top-level BYTE_ARRAY (string) column and `label` a top-level integer column. */
 export function checkImdbSchema(metadata: ParquetMetadata, path: string): void {
@@ -154,52 +96,6 @@ export function checkImdbSchema(metadata: ParquetMetadata, path: string): void {
   ) {
     throw new UserError(`${path}: column "label" has type ${describeType(l)}, expected int64`);
   }
-}
-
-/** A text column must be a top-level BYTE_ARRAY (string) column. */
-export function checkTextColumn(
-  column: {
-    element: { type?: string; converted_type?: string; repetition_type?: string };
-    children: unknown[];
-  },
-  name: string,
-  path: string,
-): void {
-  const t = column.element;
-  if (t.type !== "BYTE_ARRAY" || t.repetition_type === "REPEATED" || column.children.length > 0) {
-    throw new UserError(
-      `${path}: column "${name}" has type ${describeType(t)}, expected string (BYTE_ARRAY UTF8)`,
-    );
-  }
-}
-
-export function describeType(
-  e: { type?: string; converted_type?: string; repetition_type?: string },
-): string {
-  const base = e.type ?? "group";
-  const annotated = e.converted_type ? `${base} ${e.converted_type}` : base;
-  return e.repetition_type === "REPEATED" ? `repeated ${annotated}` : annotated;
-}
-
-/** The file's bytes, after checking that it exists and carries Parquet's `PAR1` magic at both ends. */
-async function readParquetBytes(path: string): Promise<ArrayBuffer> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: file not found`);
-    if (err instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`${path}: is a directory, not a Parquet file`);
-    }
-    if (err instanceof Deno.errors.PermissionDenied) throw new UserError(`${path}: permission denied`);
-    throw err;
-  }
-  const magic = (at: number) =>
-    bytes[at] === 0x50 && bytes[at + 1] === 0x41 && bytes[at + 2] === 0x52 && bytes[at + 3] === 0x31;
-  if (bytes.length < 12 || !magic(0) || !magic(bytes.length - 4)) {
-    throw new UserError(`${path}: not a Parquet file (no PAR1 magic bytes)`);
-  }
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
 export interface SelectRowsOptions {
@@ -258,8 +154,4 @@ export function labelCounts(labels: ArrayLike<number>, rows?: ArrayLike<number>)
 
 function basename(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split("\n")[0];
 }

@@ -4,14 +4,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
-import {
-  checkedCachedHubFile,
-  downloadHubFile,
-  type HubEnv,
-  hubEnvFromProcess,
-  type HubFileRef,
-  isHubOffline,
-} from "./hub.ts";
+import { checkedCachedHubFile, type HubEnv, type HubFileRef, isHubOffline } from "./hub/cache.ts";
+import { HubClient } from "./hub/client.ts";
 import type { ImdbSplitName } from "./imdb.ts";
 
 export const IMDB_REPO_ID = "stanfordnlp/imdb";
@@ -30,6 +24,11 @@ export interface ResolveImdbOptions {
   /** Download progress on stderr (default true). */
   progress?: boolean;
   revision?: string;
+  /**
+   * The client to download with, shared by the splits of one run so that a hub that did not answer for the
+   * first split is not waited for again (default: a new one from `env` and `progress`).
+   */
+  hub?: HubClient;
 }
 
 /** `plain_text/<split>-00000-of-00001.parquet`, the file name in the hub repo. */
@@ -53,7 +52,8 @@ export async function resolveImdbSplit(
   opts: ResolveImdbOptions = {},
 ): Promise<ResolvedImdbSplit> {
   if (opts.data !== undefined) return { path: await findSplitInData(opts.data, split), source: "data" };
-  const env = opts.env ?? hubEnvFromProcess();
+  const hub = opts.hub ?? new HubClient({ env: opts.env, progress: opts.progress });
+  const env = hub.env;
   const ref = imdbHubRef(split, opts.revision);
   const cached = await checkedCachedHubFile(ref, env);
   if (cached) return { path: cached, source: "cache" };
@@ -62,7 +62,7 @@ export async function resolveImdbSplit(
       `offline (HF_HUB_OFFLINE=${env.HF_HUB_OFFLINE}) and IMDB ${split} split is not in the HF cache; pass --data DIR`,
     );
   }
-  return { path: await downloadHubFile(ref, { env, progress: opts.progress }), source: "download" };
+  return { path: await hub.download(ref), source: "download" };
 }
 
 /**

@@ -12,7 +12,8 @@
  */
 import { UserError } from "../util/errors.ts";
 import { writeError, writeFileAtomic } from "../util/fs.ts";
-import { type ColumnOptions, type LabelColumn, readDataset } from "./dataset.ts";
+import { type ColumnOptions, readDataset } from "./dataset.ts";
+import type { LabelColumn } from "./labels.ts";
 import type { BertTokenizer } from "./tokenizer.ts";
 import { loadTokenizer, tokenizerJson } from "./tokenizer_files.ts";
 

@@ -9,11 +9,14 @@
  * split once; its ids are cached, so the common case per chunk is one slice and one Map lookup.
  */
 import { UserError } from "../util/errors.ts";
-import { BERT_CHAR_RULES, isAsciiPunctuation, isChineseChar } from "./bert_unicode.ts";
+import { BERT_CHAR_RULES, isChineseChar } from "./bert_unicode.ts";
+import { ChunkCache } from "./chunk_cache.ts";
+import { type Batch, padBatch } from "./token_batch.ts";
+import { isPlainAscii, isWhitespace, isWholeWord } from "./tokenizer_chars.ts";
+import { WordPiece } from "./wordpiece.ts";
 
 export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
-/** Past this many cached chunks the cache is cleared, so a huge corpus of unique strings cannot exhaust memory. */
-const CHUNK_CACHE_LIMIT = 1 << 20;
+
 const rules = BERT_CHAR_RULES;
 
 /** BertNormalizer's options, with tokenizer.json's meaning; the defaults are bert-base-uncased's. */
@@ -76,14 +79,6 @@ export interface BatchOptions extends EncodeOptions {
   padTo?: "longest" | number;
 }
 
-/** Row-major [batchSize, seqLength] ids and mask (1 = token, 0 = padding). */
-export interface Batch {
-  inputIds: Int32Array;
-  attentionMask: Int32Array;
-  batchSize: number;
-  seqLength: number;
-}
-
 export interface DecodeOptions {
   /** Drop `[CLS]`, `[SEP]`, `[PAD]`, ... (default true). */
   skipSpecialTokens?: boolean;
@@ -119,8 +114,7 @@ export class BertTokenizer {
   private readonly normalizedTokens: { token: AddedToken; content: string }[];
   private readonly lowercase: boolean;
   private readonly stripAccents: boolean;
-  private readonly maxPieceLength: number;
-  private readonly unkIds: readonly number[];
+  private readonly wordPiece: WordPiece;
   private chunkCache = new ChunkCache();
 
   /**
@@ -130,12 +124,7 @@ export class BertTokenizer {
   constructor(tokens: string[], source = "vocab", opts: TokenizerOptions = {}) {
     this.vocabTokens = tokens;
     this.vocab = new Map();
-    let maxLen = 0;
-    for (let i = 0; i < tokens.length; i++) {
-      this.vocab.set(tokens[i], i);
-      if (tokens[i].length > maxLen) maxLen = tokens[i].length;
-    }
-    this.maxPieceLength = maxLen;
+    for (let i = 0; i < tokens.length; i++) this.vocab.set(tokens[i], i);
     this.normalizer = { ...UNCASED_NORMALIZER, ...opts.normalizer };
     this.lowercase = this.normalizer.lowercase;
     this.stripAccents = this.normalizer.stripAccents ?? this.normalizer.lowercase;
@@ -187,7 +176,12 @@ export class BertTokenizer {
     this.unkId = idFor(this.unkToken)!;
     this.clsId = idFor(this.clsToken)!;
     this.sepId = idFor(this.sepToken)!;
-    this.unkIds = [this.unkId];
+    this.wordPiece = new WordPiece(
+      this.vocab,
+      this.unkId,
+      this.continuingSubwordPrefix,
+      this.maxInputCharsPerWord,
+    );
     this.specialIds = new Set(this.addedTokens.filter((t) => t.special).map((t) => t.id));
     this.rawTokens = this.addedTokens.filter((t) => !t.normalized && t.content.length > 0);
     this.normalizedTokens = this.addedTokens.filter((t) => t.normalized).map((token) => ({
@@ -322,7 +316,7 @@ export class BertTokenizer {
       const end = best ? at : normalized.length;
       const ids: number[] = [];
       for (const word of normalized.slice(pos, end).split(/\p{White_Space}+/u)) {
-        if (word) this.appendWords(word, ids);
+        if (word) this.wordPiece.appendWords(word, ids);
       }
       for (let k = 0; k < ids.length && out.length < limit; k++) out.push(ids[k]);
       if (!best) return;
@@ -366,7 +360,7 @@ export class BertTokenizer {
   private chunkIds(chunk: string): number[] {
     const out: number[] = [];
     if (isPlainAscii(chunk)) {
-      this.appendWords(this.lowercase ? chunk.toLowerCase() : chunk, out);
+      this.wordPiece.appendWords(this.lowercase ? chunk.toLowerCase() : chunk, out);
       return out;
     }
     // Clean-up and CJK spacing act on the raw text; CJK ideographs become words of their own.
@@ -376,73 +370,15 @@ export class BertTokenizer {
       const cp = ch.codePointAt(0)!;
       if (cleanText && rules.isRemoved(cp)) continue;
       if (handleChineseChars && isChineseChar(cp)) {
-        if (part) this.appendWords(this.normalizePart(part), out);
+        if (part) this.wordPiece.appendWords(this.normalizePart(part), out);
         part = "";
-        this.appendWords(this.normalizePart(ch), out);
+        this.wordPiece.appendWords(this.normalizePart(ch), out);
       } else {
         part += ch;
       }
     }
-    if (part) this.appendWords(this.normalizePart(part), out);
+    if (part) this.wordPiece.appendWords(this.normalizePart(part), out);
     return out;
-  }
-
-  /** Splits normalised text at punctuation (each mark a word) and appends the WordPiece ids of every word. */
-  private appendWords(text: string, out: number[]): void {
-    let wordStart = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      // A surrogate pair is one code point, two code units.
-      const width = c >= 0xd800 && c < 0xdc00 && i + 1 < text.length ? 2 : 1;
-      const punct = c < 128 ? isAsciiPunctuation(c) : rules.isPunctuation(text.codePointAt(i)!);
-      if (!punct) {
-        i += width - 1;
-        continue;
-      }
-      if (i > wordStart) this.appendWordPiece(text.slice(wordStart, i), out);
-      this.appendWordPiece(text.slice(i, i + width), out);
-      i += width - 1;
-      wordStart = i + 1;
-    }
-    if (wordStart < text.length) this.appendWordPiece(wordStart === 0 ? text : text.slice(wordStart), out);
-  }
-
-  /** Greedy longest-match-first WordPiece; a word with any unmatched remainder becomes one `[UNK]`. */
-  private appendWordPiece(word: string, out: number[]): void {
-    if (word.length > this.maxInputCharsPerWord && codePointLength(word) > this.maxInputCharsPerWord) {
-      out.push(this.unkId);
-      return;
-    }
-    const whole = this.vocab.get(word);
-    if (whole !== undefined) {
-      out.push(whole);
-      return;
-    }
-    const prefix = this.continuingSubwordPrefix;
-    const pieces: number[] = [];
-    let start = 0;
-    while (start < word.length) {
-      let end = Math.min(word.length, start + this.maxPieceLength);
-      if (isLowSurrogateAt(word, end)) end--;
-      let found = -1;
-      while (end > start) {
-        const sub = start === 0 ? word.slice(0, end) : prefix + word.slice(start, end);
-        const id = this.vocab.get(sub);
-        if (id !== undefined) {
-          found = id;
-          break;
-        }
-        end--;
-        if (isLowSurrogateAt(word, end)) end--;
-      }
-      if (found < 0) {
-        out.push(...this.unkIds);
-        return;
-      }
-      pieces.push(found);
-      start = end;
-    }
-    for (const p of pieces) out.push(p);
   }
 }
 
@@ -451,45 +387,6 @@ export function parseVocabText(text: string): string[] {
   const lines = text.split("\n");
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
   return lines.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
-}
-
-const WORD_CHAR = /[\p{Alphabetic}\p{N}_]/u;
-
-/** `tokenizers`' single_word rule: the characters around [start, end) are not letters, digits or `_`. */
-function isWholeWord(text: string, start: number, end: number): boolean {
-  const before = start > 0 ? String.fromCodePoint(text.codePointAt(start - 1)!) : "";
-  const prev = isLowSurrogateAt(text, start - 1)
-    ? String.fromCodePoint(text.codePointAt(start - 2)!)
-    : before;
-  const next = end < text.length ? String.fromCodePoint(text.codePointAt(end)!) : "";
-  return !(prev && WORD_CHAR.test(prev)) && !(next && WORD_CHAR.test(next));
-}
-
-/**
- * Pads sequences into one row-major batch: to the longest (default) or to `padTo`; rows longer than a fixed
- * `padTo` are an error (truncate when encoding instead).
- */
-export function padBatch(
-  sequences: readonly ArrayLike<number>[],
-  opts: { padId?: number; padTo?: "longest" | number } = {},
-): Batch {
-  const padId = opts.padId ?? 0;
-  let longest = 0;
-  for (const s of sequences) longest = Math.max(longest, s.length);
-  const seqLength = typeof opts.padTo === "number" ? opts.padTo : longest;
-  if (longest > seqLength) {
-    throw new RangeError(`padBatch: a sequence of ${longest} exceeds padTo ${seqLength}`);
-  }
-  const batchSize = sequences.length;
-  const inputIds = new Int32Array(batchSize * seqLength).fill(padId);
-  const attentionMask = new Int32Array(batchSize * seqLength);
-  for (let b = 0; b < batchSize; b++) {
-    const s = sequences[b];
-    const row = b * seqLength;
-    for (let t = 0; t < s.length; t++) inputIds[row + t] = s[t];
-    attentionMask.fill(1, row, row + s.length);
-  }
-  return { inputIds, attentionMask, batchSize, seqLength };
 }
 
 /** Hugging Face's clean_up_tokenization: no space before . ? ! , and English contractions. */
@@ -505,116 +402,4 @@ export function cleanUpTokenization(text: string): string {
     .replaceAll(" 's", "'s")
     .replaceAll(" 've", "'ve")
     .replaceAll(" 're", "'re");
-}
-
-/**
- * Open-addressing hash table from a text chunk to its ids, looked up by (text, start, end, hash) so that the
- * hot path compares code units in place instead of allocating a slice and hashing it again.
- */
-class ChunkCache {
-  private keys: (string | undefined)[] = [];
-  private hashes = new Int32Array(0);
-  private values: (readonly number[])[] = [];
-  private mask = 0;
-  private size = 0;
-
-  constructor() {
-    this.reset(1 << 16);
-  }
-
-  get(text: string, start: number, end: number, hash: number): readonly number[] | undefined {
-    const length = end - start;
-    let slot = hash & this.mask;
-    for (;;) {
-      const key = this.keys[slot];
-      if (key === undefined) return undefined;
-      if (this.hashes[slot] === hash && key.length === length && sameChars(key, text, start)) {
-        return this.values[slot];
-      }
-      slot = (slot + 1) & this.mask;
-    }
-  }
-
-  set(key: string, hash: number, ids: readonly number[]): void {
-    if (this.size >= CHUNK_CACHE_LIMIT) this.reset(this.keys.length);
-    else if ((this.size + 1) * 2 > this.keys.length) this.grow();
-    this.insert(key, hash, ids);
-  }
-
-  private insert(key: string, hash: number, ids: readonly number[]): void {
-    let slot = hash & this.mask;
-    while (this.keys[slot] !== undefined) slot = (slot + 1) & this.mask;
-    this.keys[slot] = key;
-    this.hashes[slot] = hash;
-    this.values[slot] = ids;
-    this.size++;
-  }
-
-  private reset(capacity: number): void {
-    this.keys = new Array(capacity).fill(undefined);
-    this.hashes = new Int32Array(capacity);
-    this.values = new Array(capacity).fill(undefined);
-    this.mask = capacity - 1;
-    this.size = 0;
-  }
-
-  private grow(): void {
-    const { keys, hashes, values } = this;
-    this.reset(keys.length * 2);
-    for (let s = 0; s < keys.length; s++) {
-      if (keys[s] !== undefined) this.insert(keys[s]!, hashes[s], values[s]);
-    }
-  }
-}
-
-function sameChars(key: string, text: string, start: number): boolean {
-  for (let k = 0; k < key.length; k++) {
-    if (key.charCodeAt(k) !== text.charCodeAt(start + k)) return false;
-  }
-  return true;
-}
-
-// --- character classes -------------------------------------------------------------------------------------
-
-/**
- * Unicode White_Space, where BertPreTokenizer splits words. With clean_text (`keepControls` false) \v, \f
- * and U+0085 are removed as control characters instead, so they join what is around them.
- */
-function isWhitespace(c: number, keepControls: boolean): boolean {
-  if (c < 128) return c === 32 || c === 9 || c === 10 || c === 13 || (keepControls && (c === 11 || c === 12));
-  if (c === 0x85) return keepControls;
-  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
-    c === 0x202f || c === 0x205f || c === 0x3000;
-}
-
-/** For tests: the chunk splitter's whitespace set, which must equal Unicode White_Space. */
-export const _isChunkWhitespace = (c: number) => isWhitespace(c, true);
-
-/** Printable ASCII only: no controls, so cleaning is a no-op and no accent or CJK handling is needed. */
-function isPlainAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 32 || c > 126) return false;
-  }
-  return true;
-}
-
-function codePointLength(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xdc00 || c > 0xdfff || i === 0 || !isHighSurrogate(s.charCodeAt(i - 1))) n++;
-  }
-  return n;
-}
-
-function isHighSurrogate(c: number): boolean {
-  return c >= 0xd800 && c <= 0xdbff;
-}
-
-/** True when index `i` splits a surrogate pair (so a slice ending at `i` would cut a character in half). */
-function isLowSurrogateAt(s: string, i: number): boolean {
-  if (i <= 0 || i >= s.length) return false;
-  const c = s.charCodeAt(i);
-  return c >= 0xdc00 && c <= 0xdfff && isHighSurrogate(s.charCodeAt(i - 1));
 }

@@ -225,23 +225,24 @@ function checkHostTensor(name: string, t: HostTensor): void {
   }
 }
 
-let f16Table: Float32Array | null = null;
-
-/** IEEE half → float32 through a 65,536-entry table (256 KB, built on first use). */
-function decodeF16(src: Uint16Array): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-      f16Table[h] = exp === 0
-        ? sign * mant * 2 ** -24
-        : exp === 31
-        ? (mant ? NaN : sign * Infinity)
-        : sign * (1 + mant / 1024) * 2 ** (exp - 15);
-    }
+/** Every IEEE half's float32 value, by its 16 bits (256 KB, built once when the module loads). */
+const F16_TO_F32: Float32Array = (() => {
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    table[h] = exp === 0
+      ? sign * mant * 2 ** -24
+      : exp === 31
+      ? (mant ? NaN : sign * Infinity)
+      : sign * (1 + mant / 1024) * 2 ** (exp - 15);
   }
-  const table = f16Table, out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
+  return table;
+})();
+
+/** IEEE half → float32 through the table. */
+function decodeF16(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = F16_TO_F32[src[i]];
   return out;
 }
 

@@ -81,16 +81,9 @@ function toRanges(cps: number[]): number[] {
 /** Tables that make `rules` agree with `hf`; throws on a difference no table explains. */
 function deriveTables(hf: HfCodePoint[]): UnicodeTables {
   const js = makeBertCharRules(NO_UNICODE_EXCEPTIONS);
-  const sets: Record<keyof UnicodeTables, number[]> = {
-    notOther: [],
-    extraOther: [],
-    notPunct: [],
-    extraPunct: [],
-    notMn: [],
-    extraMn: [],
-    noNfd: [],
-    lowercase: [],
-  };
+  // One empty list per table, keyed as UnicodeTables is.
+  type Sets = Record<keyof UnicodeTables, number[]>;
+  const sets = Object.fromEntries(Object.keys(NO_UNICODE_EXCEPTIONS).map((k) => [k, [] as number[]])) as Sets;
   const unexplained: string[] = [];
   const hex = (cp: number) => `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
   for (const h of hf) {

@@ -6,17 +6,22 @@
  */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { gpu, initGpu, isCpuAdapter } from "../autograd/runtime.ts";
-import { autotuneMatmul, flopsOf, timePlan } from "../autograd/autotune.ts";
-import { planFromName } from "../autograd/ops.ts";
-import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
+import { autotuneMatmul } from "../autograd/autotune.ts";
+import type { MatmulShape } from "../kernels/matmul.ts";
+import { presetConfig } from "../model/config.ts";
+import {
+  compilePlans,
+  distilbertRows,
+  type MatmulBenchRow,
+  measurePlans,
+  PLAN_NAMES,
+  squareRows,
+} from "../bench/matmul.ts";
 import { UserError } from "../util/errors.ts";
 import { writeJsonFile } from "../util/fs.ts";
 
-/** Every variant, then every variant after the reference on B transposed first. */
-const PLAN_NAMES = [
-  ...MATMUL_VARIANTS.map((v) => v.name),
-  ...MATMUL_VARIANTS.slice(1).map((v) => `T+${v.name}`),
-];
+/** The model whose training shapes are timed: distilbert-base-uncased. */
+const BASE = presetConfig("base");
 
 const HELP = `deno task bench matmul [--json FILE] [--variants a,b] [--sizes 256,512,...] [--no-distilbert]
                         [--batch 8] [--seq 256] [--cell-ms 400] [--fp16]
@@ -26,36 +31,9 @@ variant, or T+variant: B transposed into a temporary first, so an A·Bᵀ produc
   --json        also write the results as JSON
   --variants    only these plans (default: all; ${PLAN_NAMES.join(", ")})
   --sizes       square sizes, NN (default 256,512,1024,2048)
-  --no-distilbert  skip DistilBERT's shapes (batch·seq tokens, dim 768, hidden 3072, 12 heads)
+  --no-distilbert  skip DistilBERT's shapes (batch·seq tokens, dim ${BASE.dim}, hidden ${BASE.hidden_dim}, ${BASE.n_heads} heads)
   --cell-ms     timing budget per cell (a cell whose single run is longer is timed once)
   --fp16        f16 operands (mixed precision: f32 accumulation, f32 result); needs shader-f16`;
-
-interface Row {
-  label: string;
-  shape: MatmulShape;
-}
-
-function distilbertRows(batch: number, seq: number): Row[] {
-  const t = batch * seq, d = 768, h = 3072, bh = batch * 12, dh = 64;
-  const s = (m: number, n: number, k: number, transA: boolean, transB: boolean, b = 1): MatmulShape => ({
-    batch: b,
-    m,
-    n,
-    k,
-    transA,
-    transB,
-  });
-  return [
-    { label: `x·Wᵀ ${t}x${d}·(${d}x${d})ᵀ`, shape: s(t, d, d, false, true) },
-    { label: `x·Wᵀ ${t}x${d}·(${h}x${d})ᵀ`, shape: s(t, h, d, false, true) },
-    { label: `dY·W ${t}x${d}·${d}x${d}`, shape: s(t, d, d, false, false) },
-    { label: `dY·W ${t}x${h}·${h}x${d}`, shape: s(t, d, h, false, false) },
-    { label: `dYᵀ·X (${t}x${d})ᵀ·${t}x${d}`, shape: s(d, d, t, true, false) },
-    { label: `dYᵀ·X (${t}x${h})ᵀ·${t}x${d}`, shape: s(h, d, t, true, false) },
-    { label: `QKᵀ ${bh}x[${seq}x${dh}]·[${seq}x${dh}]ᵀ`, shape: s(seq, seq, dh, false, true, bh) },
-    { label: `P·V ${bh}x[${seq}x${seq}]·[${seq}x${dh}]`, shape: s(seq, dh, seq, false, false, bh) },
-  ];
-}
 
 export async function benchMatmul(args: string[]): Promise<void> {
   const { values } = parseFlags(args, {
@@ -97,25 +75,15 @@ export async function benchMatmul(args: string[]): Promise<void> {
     `adapter: ${summary.description} (${summary.vendor || "?"}, ${summary.architecture || "?"})` +
       `${isCpuAdapter() ? " [CPU driver]" : ""}; operands ${f16 ? "f16 (f32 accumulation)" : "f32"}`,
   );
-  const rows: Row[] = [
-    ...sizes.map((n) => ({
-      label: `${n}³ NN`,
-      shape: { batch: 1, m: n, n, k: n, transA: false, transB: false },
-    })),
-    ...(values["no-distilbert"] ? [] : distilbertRows(batch, seq)),
+  const rows: MatmulBenchRow[] = [
+    ...squareRows(sizes),
+    ...(values["no-distilbert"] ? [] : distilbertRows(BASE, batch, seq)),
   ].map((r) => (f16 ? { ...r, shape: { ...r.shape, f16: true } } : r));
 
   const picks = await autotuneMatmul(rows.map((r) => r.shape), { force: true });
   const pickOf = (s: MatmulShape) => picks.find((p) => p.shape === s)?.choice ?? "?";
 
-  // Compile every pipeline up front on tiny shapes (same WGSL as the big ones), so no cell pays for it.
-  for (const r of rows) {
-    const tiny = { ...r.shape, batch: 1, m: 16, n: 16, k: 16 };
-    for (const name of plans) {
-      const plan = planFromName(name, r.shape);
-      if (plan) await timePlan(plan, tiny, { budgetMs: 0, reps: 1 });
-    }
-  }
+  await compilePlans(rows, plans);
 
   const results: {
     label: string;
@@ -127,21 +95,7 @@ export async function benchMatmul(args: string[]): Promise<void> {
   const colW = Math.max(9, ...plans.map((n) => n.length + 2));
   console.log("shape".padEnd(width) + plans.map((n) => n.padStart(colW)).join("") + "   autotune");
   for (const r of rows) {
-    const gflops: Record<string, number | null> = {};
-    for (const name of plans) {
-      const plan = planFromName(name, r.shape);
-      if (!plan) {
-        gflops[name] = null;
-        continue;
-      }
-      // One run first, to size the batch of runs so a cell takes about cellMs.
-      const single = await timePlan(plan, r.shape, { budgetMs: 0, reps: 1 });
-      const reps = Math.max(1, Math.min(16, Math.floor(cellMs / 2 / single)));
-      const ms = single * reps * 2 > cellMs * 4
-        ? single
-        : Math.min(single, await timePlan(plan, r.shape, { budgetMs: cellMs, reps }));
-      gflops[name] = flopsOf(r.shape) / ms / 1e6;
-    }
+    const gflops = await measurePlans(r.shape, plans, cellMs);
     const pick = pickOf(r.shape);
     results.push({ label: r.label, shape: r.shape, gflops, autotune: pick });
     const cells = plans.map((n) => {

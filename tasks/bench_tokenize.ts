@@ -3,10 +3,9 @@
  * 25,000-review train split), with the Parquet read timed separately. A benchmark, not a test.
  */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
-import { UserError } from "../util/errors.ts";
-import { isImdbSplit, readImdbParquet } from "../data/imdb.ts";
+import { readBenchTexts, type TokenizerPass, tokenizerPass } from "../bench/tokenizer.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
-import { BertTokenizer } from "../data/tokenizer.ts";
+import { imdbSplitFlag } from "../data/tokenize_job.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { sharedDir, writeJsonFile } from "../util/fs.ts";
 
@@ -37,30 +36,22 @@ export async function benchTokenize(args: string[]): Promise<void> {
   }
   const maxLength = numberFlag(values["max-length"], "--max-length", { integer: true, min: 2 }) ?? 512;
   const repeat = numberFlag(values.repeat, "--repeat", { integer: true, positive: true }) ?? 3;
-  const split = values.split;
-  if (!isImdbSplit(split)) throw new UserError(`--split: "${split}" is not one of train, test, unsupervised`);
+  const split = imdbSplitFlag(values.split);
   const shared = sharedDir();
   const data = values.data ?? (shared ? `${shared}data/imdb` : undefined);
   // Without --data or ../shared: the HF cache or hub, else (offline) the bundled 2,000-review sample.
   const { path } = await resolveImdbSplitOrSample(split, { data });
   const vocabText = await Deno.readTextFile(values.vocab ?? bundledVocabPath());
 
-  let started = performance.now();
-  const { texts } = await readImdbParquet(path);
-  const readSeconds = (performance.now() - started) / 1000;
-  const chars = texts.reduce((n, t) => n + t.length, 0);
+  const { texts, readSeconds, chars } = await readBenchTexts(path);
   console.log(`tokenize bench: ${texts.length} reviews (${(chars / 1e6).toFixed(1)} M chars) from ${path}`);
   console.log(`parquet read: ${readSeconds.toFixed(2)} s`);
 
-  const passes: { seconds: number; reviews_per_s: number; tokens_per_s: number; tokens: number }[] = [];
+  const passes: TokenizerPass[] = [];
   for (let pass = 1; pass <= repeat; pass++) {
-    // A fresh tokenizer per pass, so every pass pays for filling the word cache, as a real run does.
-    const tokenizer = BertTokenizer.fromVocabText(vocabText);
-    started = performance.now();
-    let tokens = 0;
-    for (const text of texts) tokens += tokenizer.encode(text, { maxLength }).length;
-    const seconds = (performance.now() - started) / 1000;
-    passes.push({ seconds, reviews_per_s: texts.length / seconds, tokens_per_s: tokens / seconds, tokens });
+    const result = tokenizerPass(vocabText, texts, maxLength);
+    passes.push(result);
+    const { seconds, tokens } = result;
     console.log(
       `pass ${pass}: ${seconds.toFixed(2)} s, ${(texts.length / seconds).toFixed(0)} reviews/s, ${
         (tokens / seconds / 1e6).toFixed(2)

@@ -4,13 +4,10 @@
  */
 import { numberFlag, parseFlags, runMain } from "./_cli.ts";
 import { UserError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
-import { isImdbSplit, textWarnings } from "../data/imdb.ts";
 import { checkOutputDir, checkOutputFile } from "../util/output_check.ts";
-import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
-import { dataFormat } from "../data/dataset.ts";
-import { defaultTokenCacheDir, loadTokenizedSplit } from "../data/token_cache.ts";
-import { bundledVocabPath, loadTokenizer } from "../data/tokenizer_files.ts";
+import { imdbSplitFlag, tokenizeJsonl, tokenizeSplit, tokenizeText } from "../data/tokenize_job.ts";
+import { defaultTokenCacheDir } from "../data/token_cache.ts";
+import { bundledVocabPath } from "../data/tokenizer_files.ts";
 
 const HELP = `deno task tokenize [flags]
 
@@ -56,9 +53,8 @@ export async function tokenizeMain(args: string[]): Promise<void> {
   if (values.out !== undefined) await checkOutputFile(values.out, "--out");
 
   if (values.text !== undefined) {
-    const tokenizer = (await loadTokenizer(vocabPath)).tokenizer;
-    const ids = tokenizer.encode(values.text, { maxLength });
-    console.log(`tokens (${ids.length}): ${Array.from(ids, (id) => tokenizer.idToToken[id]).join(" ")}`);
+    const { tokens, ids } = await tokenizeText(vocabPath, values.text, maxLength);
+    console.log(`tokens (${ids.length}): ${tokens.join(" ")}`);
     console.log(`ids: ${Array.from(ids).join(" ")}`);
     return;
   }
@@ -67,73 +63,32 @@ export async function tokenizeMain(args: string[]): Promise<void> {
     return;
   }
 
-  const split = values.split;
-  if (!isImdbSplit(split)) throw new UserError(`--split: "${split}" is not one of train, test, unsupervised`);
+  const split = imdbSplitFlag(values.split);
   const cacheDir = values["cache-dir"] ?? defaultTokenCacheDir();
   await checkOutputDir(cacheDir, values["cache-dir"] !== undefined ? "--cache-dir" : "the token cache");
-  const source = await resolveImdbSplitOrSample(split, { data: values.data });
-  const started = performance.now();
-  const result = await loadTokenizedSplit({
-    parquetPath: source.path,
+  const report = await tokenizeSplit({
+    split,
+    data: values.data,
     columns: {
       ...(values["text-column"] !== undefined ? { textColumn: values["text-column"] } : {}),
       ...(values["label-column"] !== undefined ? { labelColumn: values["label-column"] } : {}),
-      ...(values.format !== undefined ? { format: dataFormat(source.path, values.format) } : {}),
     },
+    format: values.format,
     vocabPath,
     maxLength,
     cacheDir,
   });
-  for (const line of textWarnings(source.path, { ...result, rows: result.labels.length })) {
-    console.error(line);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const n = result.labels.length;
-  let atMax = 0;
-  for (let i = 0; i < n; i++) if (result.offsets[i + 1] - result.offsets[i] === maxLength) atMax++;
-  const mean = n > 0 ? result.ids.length / n : 0;
-  console.log(`${n} reviews from ${source.path} (${source.source})`);
+  for (const line of report.warnings) console.error(line);
+  const { source, split: result } = report;
+  console.log(`${result.labels.length} reviews from ${source.path} (${source.source})`);
   console.log(
-    `${result.ids.length} tokens, mean ${mean.toFixed(1)} per review, ${atMax} at max length ${maxLength}`,
+    `${result.ids.length} tokens, mean ${
+      report.meanTokens.toFixed(1)
+    } per review, ${report.atMaxLength} at max length ${maxLength}`,
   );
-  console.log(`${result.fromCache ? "loaded" : "built"} ${result.cachePath} in ${seconds.toFixed(2)} s`);
-}
-
-/** Reads every line first, so a bad line stops the run before anything is written. */
-async function tokenizeJsonl(
-  inPath: string,
-  outPath: string | undefined,
-  vocabPath: string,
-  maxLength: number,
-) {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(inPath);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UserError(`--jsonl ${inPath}: file not found`);
-    throw err;
-  }
-  const tokenizer = (await loadTokenizer(vocabPath)).tokenizer;
-  const lines = text.split("\n");
-  const out: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === "") continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch (err) {
-      throw new UserError(`${inPath}:${i + 1}: bad JSON (${(err as Error).message.split("\n")[0]})`);
-    }
-    const value = (record as { text?: unknown } | null)?.text;
-    if (typeof value !== "string") {
-      throw new UserError(`${inPath}:${i + 1}: expected an object with a string "text"`);
-    }
-    out.push(JSON.stringify({ ids: Array.from(tokenizer.encode(value, { maxLength })) }));
-  }
-  const body = out.length > 0 ? out.join("\n") + "\n" : "";
-  if (outPath === undefined) await Deno.stdout.write(new TextEncoder().encode(body));
-  else await writeFileAtomic(outPath, body);
+  console.log(
+    `${result.fromCache ? "loaded" : "built"} ${result.cachePath} in ${report.seconds.toFixed(2)} s`,
+  );
 }
 
 if (import.meta.main) runMain(() => tokenizeMain(Deno.args));

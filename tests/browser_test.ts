@@ -14,7 +14,7 @@ import { exportClassifier } from "../model/checkpoint.ts";
 import { presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { bundledVocabPath, loadTokenizer } from "../data/tokenizer_files.ts";
-import { browserProblem, bundleForBrowser, checkModelDir, servePage } from "../web/server.ts";
+import { browserProblem, bundleForBrowser, checkModelDir, MODEL_FILES, servePage } from "../web/server.ts";
 import { UserError } from "../util/errors.ts";
 import type { CheckResult, CompileReport } from "./browser/checks.ts";
 
@@ -99,14 +99,8 @@ Deno.test("deno task serve: the page, its bundle and the model's files on 127.0.
       assert.equal((await get("app.js")).status, 200);
       assert.deepEqual(JSON.parse(new TextDecoder().decode((await get("info.json")).body)), {
         model: dir,
-        files: [
-          "config.json",
-          "model.safetensors",
-          "tokenizer.json",
-          "tokenizer_config.json",
-          "vocab.txt",
-          "run_config.json",
-        ],
+        // Every file the page may read that the run wrote: all but a checkpoint's training_args.json.
+        files: MODEL_FILES.filter((f) => f !== "training_args.json"),
       });
       const config = await get("model/config.json");
       assert.deepEqual(config.body, await Deno.readFile(join(dir, "config.json")));

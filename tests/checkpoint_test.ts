@@ -107,6 +107,22 @@ function miniTokenizer(size = 50): BertTokenizer {
 
 // ---- config ----
 
+/** A masked-LM checkpoint's head (distilbert-base-uncased's), which a classifier does not use. */
+const MLM_HEAD_KEYS = [
+  "vocab_layer_norm.bias",
+  "vocab_layer_norm.weight",
+  "vocab_projector.bias",
+  "vocab_transform.bias",
+  "vocab_transform.weight",
+];
+/** The classification head, newly initialised when loading a checkpoint without one. */
+const CLASSIFIER_HEAD_KEYS = [
+  "classifier.bias",
+  "classifier.weight",
+  "pre_classifier.bias",
+  "pre_classifier.weight",
+];
+
 Deno.test("presets: base is distilbert-base-uncased; small and tiny shrink it", () => {
   const base = presetConfig("base");
   assert.deepEqual(
@@ -360,19 +376,8 @@ Deno.test("load: a pre-trained (masked-LM) checkpoint gets a fresh head and repo
     const loaded = await loadClassifierCheckpoint(dir, { seed: 3 });
     assert.equal(loaded.source, dir);
     assert.deepEqual(loaded.missingKeys, []);
-    assert.deepEqual(loaded.unexpectedKeys, [
-      "vocab_layer_norm.bias",
-      "vocab_layer_norm.weight",
-      "vocab_projector.bias",
-      "vocab_transform.bias",
-      "vocab_transform.weight",
-    ]);
-    assert.deepEqual(loaded.newlyInitialized, [
-      "classifier.bias",
-      "classifier.weight",
-      "pre_classifier.bias",
-      "pre_classifier.weight",
-    ]);
+    assert.deepEqual(loaded.unexpectedKeys, MLM_HEAD_KEYS);
+    assert.deepEqual(loaded.newlyInitialized, CLASSIFIER_HEAD_KEYS);
     assert.deepEqual([...loaded.tensors.keys()], parameterSpecs(loaded.config).map((s) => s.name));
     for (const [name, t] of file) {
       if (!name.startsWith("vocab_")) assert.deepEqual(bytesOf(loaded.tensors.get(name)!), bytesOf(t), name);
@@ -644,19 +649,8 @@ Deno.test({
     const { tensors } = parseSafetensors(bytes, "distilbert-base-uncased/model.safetensors");
     const loaded = classifierFromTensors("distilbert-base-uncased", config, tensors);
     assert.deepEqual(loaded.missingKeys, []);
-    assert.deepEqual(loaded.unexpectedKeys, [
-      "vocab_layer_norm.bias",
-      "vocab_layer_norm.weight",
-      "vocab_projector.bias",
-      "vocab_transform.bias",
-      "vocab_transform.weight",
-    ]);
-    assert.deepEqual(loaded.newlyInitialized, [
-      "classifier.bias",
-      "classifier.weight",
-      "pre_classifier.bias",
-      "pre_classifier.weight",
-    ]);
+    assert.deepEqual(loaded.unexpectedKeys, MLM_HEAD_KEYS);
+    assert.deepEqual(loaded.newlyInitialized, CLASSIFIER_HEAD_KEYS);
     assert.equal(loaded.tensors.size, parameterSpecs(config).length);
     for (const [name, mark] of marks) {
       if (name.startsWith("vocab_")) continue;

@@ -29,6 +29,20 @@ export const TINY = [
   "8",
 ];
 
+/** `args` with some flags' values replaced (each flag must be in `args`). */
+export function withFlags(args: string[], values: Record<string, string>): string[] {
+  const out = [...args];
+  for (const [flag, value] of Object.entries(values)) {
+    const i = out.indexOf(flag);
+    if (i < 0) throw new Error(`withFlags: ${flag} is not in the arguments`);
+    out[i + 1] = value;
+  }
+  return out;
+}
+
+/** Two steps with a checkpoint after each, all kept: checkpoint-1 and checkpoint-2. */
+export const TWO_CHECKPOINTS = ["--max-steps", "2", "--save-steps", "1", "--save-total-limit", "0"];
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -49,6 +63,13 @@ export async function cli(
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
+}
+
+/** Runs a task that must succeed (exit 0, else the assertion shows its stderr); returns its stdout. */
+export async function cliOutput(task: string, args: string[]): Promise<string> {
+  const r = await cli(task, args);
+  assert.equal(r.code, 0, `${task} failed: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** The rule for bad input: exit non-zero, exactly one `error:` line matching `pattern`, no stack trace. */

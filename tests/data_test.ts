@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { labelCounts, readImdbParquet, selectRows } from "../data/imdb.ts";
 import { bundledImdbSample, findSplitInData, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
@@ -7,8 +6,8 @@ import { loadTokenizedSplit, sequenceAt } from "../data/token_cache.ts";
 import { bundledVocabPath, loadTokenizer } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir } from "../util/fs.ts";
+import { cli } from "./cli.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const shared = sharedDir();
 const SAMPLE_TRAIN = bundledImdbSample("train")!;
 const SAMPLE_TEST = bundledImdbSample("test")!;
@@ -220,16 +219,7 @@ Deno.test("token cache: builds once, loads after, rebuilds when max_length, voca
 
 // --- the tokenize task end to end: bad input exits 1 with one line and writes nothing ----------------------
 
-async function runTokenize(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}tasks/tokenize.ts`, ...args],
-    env: { HF_HUB_OFFLINE: "1", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const runTokenize = (args: string[]) => cli("tokenize", args);
 
 Deno.test("tokenize task: tokenizes a split into the cache; bad input is one line, exit 1, nothing written", async () => {
   await withTempDir(async (dir) => {

@@ -6,14 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDelimited } from "../data/csv.ts";
-import {
-  dataFormat,
-  findSplitFiles,
-  labelIds,
-  readDataset,
-  resolveLabelSpace,
-  sortLabelNames,
-} from "../data/dataset.ts";
+import { dataFormat, readDataset } from "../data/dataset.ts";
+import { labelIds, resolveLabelSpace, sortLabelNames } from "../data/labels.ts";
+import { findSplitFiles } from "../data/split_files.ts";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
 import { loadTokenizedSplit } from "../data/token_cache.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
@@ -158,44 +153,34 @@ Deno.test("csv and jsonl datasets: columns by name or default, string labels in 
 Deno.test("bad labels: nulls, floats, mixed types, booleans, empty files: one line naming the file and row", async () => {
   await withTempDir(async (dir) => {
     const write = (name: string, text: string) => Deno.writeTextFile(join(dir, name), text);
-    await write("null.csv", "text,label\na,pos\nb,\n");
-    await rejectsOneLine(
-      readDataset(join(dir, "null.csv")),
-      /null\.csv: column "label": line 3 has no label/,
-    );
-    await write("float.csv", "text,label\na,1\nb,0.5\n");
-    await rejectsOneLine(
-      readDataset(join(dir, "float.csv")),
-      /float\.csv: column "label": line 3 holds the float 0\.5; labels must be integers or names/,
-    );
-    await write("mixed.jsonl", '{"text":"a","label":1}\n{"text":"b","label":"pos"}\n');
-    await rejectsOneLine(
-      readDataset(join(dir, "mixed.jsonl")),
-      /mixed\.jsonl: column "label": mixed label types: line 1 holds the integer 1, line 2 the string "pos"/,
-    );
-    await write("float.jsonl", '{"text":"a","label":1.5}\n');
-    await rejectsOneLine(readDataset(join(dir, "float.jsonl")), /line 1 holds the float 1\.5/);
-    await write("nulls.jsonl", '{"text":"a","label":1}\n{"text":"b"}\n');
-    await rejectsOneLine(
-      readDataset(join(dir, "nulls.jsonl")),
-      /nulls\.jsonl: column "label": line 2 has no label/,
-    );
-    await write("bool.jsonl", '{"text":"a","label":true}\n');
-    await rejectsOneLine(
-      readDataset(join(dir, "bool.jsonl")),
-      /holds true; labels must be integers or strings/,
-    );
-    await write("notjson.jsonl", '{"text":"a","label":1}\n{oops\n');
-    await rejectsOneLine(readDataset(join(dir, "notjson.jsonl")), /notjson\.jsonl: line 2: not JSON/);
-    await write("numtext.jsonl", '{"text":5,"label":1}\n');
-    await rejectsOneLine(
-      readDataset(join(dir, "numtext.jsonl")),
-      /column "text": line 1 holds 5, not a string/,
-    );
-    await write("empty.csv", "");
-    await rejectsOneLine(readDataset(join(dir, "empty.csv")), /empty\.csv: empty file/);
-    await write("empty.jsonl", "\n\n");
-    await rejectsOneLine(readDataset(join(dir, "empty.jsonl")), /empty\.jsonl: empty file/);
+    const cases: [string, string, RegExp][] = [
+      ["null.csv", "text,label\na,pos\nb,\n", /null\.csv: column "label": line 3 has no label/],
+      [
+        "float.csv",
+        "text,label\na,1\nb,0.5\n",
+        /float\.csv: column "label": line 3 holds the float 0\.5; labels must be integers or names/,
+      ],
+      [
+        "mixed.jsonl",
+        '{"text":"a","label":1}\n{"text":"b","label":"pos"}\n',
+        /mixed\.jsonl: column "label": mixed label types: line 1 holds the integer 1, line 2 the string "pos"/,
+      ],
+      ["float.jsonl", '{"text":"a","label":1.5}\n', /line 1 holds the float 1\.5/],
+      [
+        "nulls.jsonl",
+        '{"text":"a","label":1}\n{"text":"b"}\n',
+        /nulls\.jsonl: column "label": line 2 has no label/,
+      ],
+      ["bool.jsonl", '{"text":"a","label":true}\n', /holds true; labels must be integers or strings/],
+      ["notjson.jsonl", '{"text":"a","label":1}\n{oops\n', /notjson\.jsonl: line 2: not JSON/],
+      ["numtext.jsonl", '{"text":5,"label":1}\n', /column "text": line 1 holds 5, not a string/],
+      ["empty.csv", "", /empty\.csv: empty file/],
+      ["empty.jsonl", "\n\n", /empty\.jsonl: empty file/],
+    ];
+    for (const [name, text, pattern] of cases) {
+      await write(name, text);
+      await rejectsOneLine(readDataset(join(dir, name)), pattern);
+    }
     await Deno.writeFile(join(dir, "empty.parquet"), new Uint8Array());
     await rejectsOneLine(readDataset(join(dir, "empty.parquet")), /empty\.parquet: empty file/);
     await Deno.writeFile(

@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { EXPORT_MANIFEST, parseTrainArgs, runTrainJob } from "../mod.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { loadTokenizerDir } from "../data/tokenizer_files.ts";
+import { cliOutput } from "./cli.ts";
 import { gpuReady } from "./helpers.ts";
-import { hf, ROOT, runHf, withTempDir } from "./hf_reference.ts";
+import { hf, predictBothSides, withTempDir } from "./hf_reference.ts";
 
 const REVIEWS = [
   "A wonderful film: moving, funny and beautifully shot.",
@@ -21,19 +22,6 @@ const REVIEWS = [
   "The plot wanders, the acting is uneven, and yet some scenes are lovely. ".repeat(50),
   "Meh.",
 ];
-
-async function cli(task: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `tasks/${task}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { HF_HUB_OFFLINE: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(out.code, 0, `${task} failed: ${dec.decode(out.stderr)}`);
-  return dec.decode(out.stdout);
-}
 
 Deno.test({
   name:
@@ -63,7 +51,7 @@ Deno.test({
         run,
       ]);
       await runTrainJob(cfg, given);
-      await cli("export", [run, "--output", exported]);
+      await cliOutput("export", [run, "--output", exported]);
       // The HF files, and our manifest of them (how a later export knows the folder is ours).
       assert.deepEqual([...Deno.readDirSync(exported)].map((e) => e.name).sort(), [
         "config.json",
@@ -73,21 +61,8 @@ Deno.test({
         "tokenizer_config.json",
         "vocab.txt",
       ]);
-      await Deno.writeTextFile(join(dir, "reviews.txt"), REVIEWS.join("\n") + "\n");
-      const ours = (await cli("predict", ["--model", exported, "--json", "--file", join(dir, "reviews.txt")]))
-        .trim().split("\n").map((l) => JSON.parse(l));
+      const { ours, theirs } = await predictBothSides(exported, REVIEWS, dir);
       assert.equal(ours.length, REVIEWS.length);
-
-      await Deno.writeTextFile(join(dir, "texts.json"), JSON.stringify(REVIEWS));
-      const theirs = JSON.parse(
-        await runHf("check_export.py", [exported, join(dir, "texts.json"), join(dir, "resaved")]),
-      );
-      assert.deepEqual(theirs.loading_info, {
-        missing_keys: [],
-        unexpected_keys: [],
-        mismatched_keys: [],
-        error_msgs: [],
-      });
       assert.equal(theirs.model_class, "DistilBertForSequenceClassification");
       assert.equal(theirs.model_max_length, 512);
       const tok = (await loadTokenizerDir(exported)).tokenizer;

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
-import { assertMatchesHf, hf, ROOT, runHf, TIGHT, withTempDir } from "./hf_reference.ts";
+import { cliOutput } from "./cli.ts";
+import { assertMatchesHf, hf, predictBothSides, runHf, TIGHT, withTempDir } from "./hf_reference.ts";
 
 const TEXTS = [
   "I am furious about this.",
@@ -44,19 +45,6 @@ Deno.test({
   },
 });
 
-async function cli(task: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `tasks/${task}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { HF_HUB_OFFLINE: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(out.code, 0, `${task} failed: ${dec.decode(out.stderr)}`);
-  return dec.decode(out.stdout);
-}
-
 Deno.test({
   name:
     "hf: a 3-class model trained on string labels exports with its id2label; transformers and pipeline agree",
@@ -70,27 +58,15 @@ Deno.test({
       });
       await Deno.writeTextFile(join(dir, "emotions.jsonl"), rows.join("\n") + "\n");
       const run = join(dir, "run"), exported = join(dir, "export");
-      await cli("train", [
+      await cliOutput("train", [
         ...["--preset", "tiny", "--data", join(dir, "emotions.jsonl"), "--max-length", "16"],
         ...["--batch-size", "8", "--max-steps", "3", "--output", run],
       ]);
-      await cli("export", [run, "--output", exported]);
+      await cliOutput("export", [run, "--output", exported]);
       const config = JSON.parse(await Deno.readTextFile(join(exported, "config.json")));
       assert.deepEqual(config.id2label, { 0: "anger", 1: "joy", 2: "sadness" });
       assert.deepEqual(config.label2id, { anger: 0, joy: 1, sadness: 2 });
-      await Deno.writeTextFile(join(dir, "texts.txt"), TEXTS.join("\n") + "\n");
-      const ours = (await cli("predict", ["--model", exported, "--json", "--file", join(dir, "texts.txt")]))
-        .trim().split("\n").map((l) => JSON.parse(l));
-      await Deno.writeTextFile(join(dir, "texts.json"), JSON.stringify(TEXTS));
-      const theirs = JSON.parse(
-        await runHf("check_export.py", [exported, join(dir, "texts.json"), join(dir, "resaved")]),
-      );
-      assert.deepEqual(theirs.loading_info, {
-        missing_keys: [],
-        unexpected_keys: [],
-        mismatched_keys: [],
-        error_msgs: [],
-      });
+      const { ours, theirs } = await predictBothSides(exported, TEXTS, dir);
       let worst = 0;
       ours.forEach((o, i) => {
         assert.equal(o.logits.length, 3);

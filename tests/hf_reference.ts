@@ -5,12 +5,15 @@
  * environment is shared between them, so the first file to load this module marks it said.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gpu, scale, tidy } from "../autograd/mod.ts";
 import { type Batch, DistilBertClassifier } from "../model/distilbert.ts";
 import { loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import type { HostTensor } from "../model/safetensors.ts";
 import { predictRows } from "../train/evaluate.ts";
+import { maxAbs, maxAbsDiff } from "./array_diff.ts";
+import { cliOutput } from "./cli.ts";
 import { gpuReady } from "./helpers.ts";
 import { describeHfReference, type HfReference, hfReference, hfReferenceVenv } from "../util/python.ts";
 
@@ -71,19 +74,6 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Logits (absolute, or relative to the largest logit), loss (relative), each gradient (relative to its max). */
@@ -188,4 +178,26 @@ function rowsOf(b: Batch) {
     offsets.push(ids.length);
   }
   return { ids: Int32Array.from(ids), offsets: Int32Array.from(offsets), labels: b.labels! };
+}
+
+/**
+ * Our `predict --json` and transformers (tests/hf/check_export.py: the model, tokenizer and pipeline loaded
+ * from `exported`) on the same texts; transformers must load the export with no missing, unexpected or
+ * mismatched keys. `dir` holds the texts' files.
+ */
+export async function predictBothSides(exported: string, texts: string[], dir: string) {
+  await Deno.writeTextFile(join(dir, "texts.txt"), texts.join("\n") + "\n");
+  const ours = (await cliOutput("predict", ["--model", exported, "--json", "--file", join(dir, "texts.txt")]))
+    .trim().split("\n").map((l) => JSON.parse(l));
+  await Deno.writeTextFile(join(dir, "texts.json"), JSON.stringify(texts));
+  const theirs = JSON.parse(
+    await runHf("check_export.py", [exported, join(dir, "texts.json"), join(dir, "resaved")]),
+  );
+  assert.deepEqual(theirs.loading_info, {
+    missing_keys: [],
+    unexpected_keys: [],
+    mismatched_keys: [],
+    error_msgs: [],
+  });
+  return { ours, theirs };
 }

@@ -6,14 +6,13 @@
 import assert from "node:assert/strict";
 import {
   cachedHubFile,
-  downloadHubFile,
   hubCacheDir,
   type HubEnv,
-  hubFile,
   type HubFileRef,
   hubFileUrl,
   isHubOffline,
-} from "../data/hub.ts";
+} from "../data/hub/cache.ts";
+import { downloadHubFile, HubClient, hubFile } from "../data/hub/client.ts";
 import { resolveImdbSplit, resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { UserError } from "../util/errors.ts";
 import { writeParquet } from "../data/parquet_writer.ts";
@@ -316,14 +315,20 @@ Deno.test("hub: without etag or commit headers the file lands directly in snapsh
   });
 });
 
+/** An empty IMDB repo in huggingface_hub's cache layout under `cache`, main at COMMIT; its folder. */
+async function imdbCacheRepo(cache: string): Promise<string> {
+  const repo = `${cache}/datasets--stanfordnlp--imdb`;
+  await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
+  await Deno.mkdir(`${repo}/blobs`);
+  await Deno.mkdir(`${repo}/refs`);
+  await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+  return repo;
+}
+
 Deno.test("hub: finds files Python's huggingface_hub already downloaded (HF_HUB_CACHE honoured)", async () => {
   const cache = await Deno.makeTempDir({ prefix: "hf_cache_" });
   try {
-    const repo = `${cache}/datasets--stanfordnlp--imdb`;
-    await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
-    await Deno.mkdir(`${repo}/blobs`);
-    await Deno.mkdir(`${repo}/refs`);
-    await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+    const repo = await imdbCacheRepo(cache);
     await Deno.writeFile(`${repo}/blobs/abc`, (await makeParquetBlob(100, 5)).data);
     await Deno.symlink(
       "../../../blobs/abc",
@@ -382,7 +387,13 @@ async function cacheFiles(home: string): Promise<string[]> {
   return await listFiles(`${home}/hub`).catch(() => []);
 }
 
-Deno.test("hub faults: a server that accepts but never answers times out, is retried, and is one line", async () => {
+/**
+ * A server on 127.0.0.1 that accepts connections and never answers (`held`: the connections it accepted),
+ * and a fresh HF_HOME.
+ */
+async function withSilentServer(
+  fn: (endpoint: string, home: string, held: Deno.Conn[]) => Promise<void>,
+): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const held: Deno.Conn[] = [];
   const accepting = (async () => {
@@ -392,7 +403,18 @@ Deno.test("hub faults: a server that accepts but never answers times out, is ret
   })();
   const home = await Deno.makeTempDir({ prefix: "hf_home_" });
   try {
-    const env = { HF_HOME: home, HF_ENDPOINT: `http://127.0.0.1:${listener.addr.port}`, ...FAST };
+    await fn(`http://127.0.0.1:${listener.addr.port}`, home, held);
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting;
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("hub faults: a server that accepts but never answers times out, is retried, and is one line", async () => {
+  await withSilentServer(async (endpoint, home, held) => {
+    const env = { HF_HOME: home, HF_ENDPOINT: endpoint, ...FAST };
     await assert.rejects(hubFile(IMDB_TRAIN, { env, progress: false }), (e) => {
       assert.ok(e instanceof UserError);
       assert.match(e.message, /no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s \(3 attempts\)$/);
@@ -400,12 +422,24 @@ Deno.test("hub faults: a server that accepts but never answers times out, is ret
     });
     assert.ok(held.length >= 3, `${held.length} connections: the retries happened`);
     assert.deepEqual(await cacheFiles(home), []);
-  } finally {
-    listener.close();
-    for (const c of held) c.close();
-    await accepting;
-    await Deno.remove(home, { recursive: true });
-  }
+  });
+});
+
+Deno.test("hub faults: a client whose hub did not answer one file fails its next file at once", async () => {
+  await withSilentServer(async (endpoint, home, held) => {
+    const env = { HF_HOME: home, HF_ENDPOINT: endpoint, ...FAST };
+    const hub = new HubClient({ env, progress: false });
+    await assert.rejects(hub.file(IMDB_TRAIN), /within 0\.3 s \(3 attempts\)$/);
+    const afterFirst = held.length;
+    await assert.rejects(hub.file(MODEL_CONFIG), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /no answer from http:\/\/127\.0\.0\.1:\d+ within 0\.3 s$/);
+      return true;
+    });
+    assert.equal(held.length - afterFirst, 1, "the second file was tried once, without retries");
+    // A new client knows nothing of the first one's failures: it retries again.
+    await assert.rejects(new HubClient({ env, progress: false }).file(MODEL_CONFIG), /\(3 attempts\)$/);
+  });
 });
 
 Deno.test("hub faults: a body that stalls is aborted and resumed with Range; cut for good, nothing cached", async () => {
@@ -543,11 +577,7 @@ Deno.test("hub faults: a size or sha256 other than the hub announced is rejected
 Deno.test("hub faults: a damaged cache entry is named with how to remove it; the quickstart falls back in one line", async () => {
   const cache = await Deno.makeTempDir({ prefix: "hf_cache_" });
   try {
-    const repo = `${cache}/datasets--stanfordnlp--imdb`;
-    await Deno.mkdir(`${repo}/snapshots/${COMMIT}/plain_text`, { recursive: true });
-    await Deno.mkdir(`${repo}/blobs`);
-    await Deno.mkdir(`${repo}/refs`);
-    await Deno.writeTextFile(`${repo}/refs/main`, COMMIT);
+    const repo = await imdbCacheRepo(cache);
     await Deno.writeTextFile(`${repo}/blobs/junk`, "<html>captive portal \u0001\u0002</html>");
     const snap = `${repo}/snapshots/${COMMIT}/plain_text/train-00000-of-00001.parquet`;
     await Deno.symlink("../../../blobs/junk", snap);
@@ -597,20 +627,12 @@ Deno.test("hub faults: HF_ENDPOINT that is not a URL, and bad timeout settings, 
 });
 
 Deno.test("hub faults through the CLI: HF_ENDPOINT not a URL, and a hub that never answers, stop train in one line", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) held.push(conn);
-    } catch { /* closed */ }
-  })();
-  const home = await Deno.makeTempDir({ prefix: "hf_home_" });
-  try {
+  await withSilentServer(async (endpoint, home) => {
     const args = (run: string) => ["--model", "someone/some-model", "--output", `${home}/${run}`];
     const env = { HF_HOME: home, HF_HUB_OFFLINE: "0", ...FAST } as Record<string, string>;
     const [notUrl, silent] = await Promise.all([
       cli("train", args("a"), { env: { ...env, HF_ENDPOINT: "not a url" } }),
-      cli("train", args("b"), { env: { ...env, HF_ENDPOINT: `http://127.0.0.1:${listener.addr.port}` } }),
+      cli("train", args("b"), { env: { ...env, HF_ENDPOINT: endpoint } }),
     ]);
     assertOneLineError(notUrl, /^error: HF_ENDPOINT: "not a url" is not an http\(s\) URL$/);
     assertOneLineError(
@@ -620,10 +642,5 @@ Deno.test("hub faults through the CLI: HF_ENDPOINT not a URL, and a hub that nev
     for (const run of ["a", "b"]) {
       assert.ok(!(await Deno.stat(`${home}/${run}`).then(() => true, () => false)), "no run folder left");
     }
-  } finally {
-    listener.close();
-    for (const c of held) c.close();
-    await accepting;
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });

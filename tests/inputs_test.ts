@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ParquetColumn, writeParquet } from "../data/parquet_writer.ts";
 import { parseTrainArgs } from "../train/train_flags.ts";
-import { assertClean, assertOneLineError, cli, SAMPLE_TEST, TINY, withTempDir } from "./cli.ts";
+import {
+  assertClean,
+  assertOneLineError,
+  cli,
+  SAMPLE_TEST,
+  TINY,
+  TWO_CHECKPOINTS,
+  withFlags,
+  withTempDir,
+} from "./cli.ts";
 
 const FAST = ["--train-samples", "16", "--eval-samples", "8", "--max-length", "16", "--batch-size", "8"];
 
@@ -72,20 +81,7 @@ Deno.test("data: null, empty and invalid UTF-8 reviews are one warning line each
     const texts = [null, "", "   ", bad, ...Array.from({ length: 8 }, (_, i) => `a fine review ${i}`)];
     await Deno.writeFile(file, imdbFile(texts, texts.map((_, i) => i % 2)));
     const r = await cli("train", [
-      "--preset",
-      "tiny",
-      "--data",
-      file,
-      "--eval-data",
-      SAMPLE_TEST,
-      "--train-samples",
-      "0",
-      "--eval-samples",
-      "8",
-      "--max-length",
-      "16",
-      "--batch-size",
-      "8",
+      ...withFlags(TINY, { "--data": file, "--train-samples": "0" }),
       "--output",
       join(dir, "run"),
     ]);
@@ -130,12 +126,7 @@ Deno.test("resume: another preset is refused, --max-steps at or below the checkp
     assertClean(
       await cli("train", [
         ...TINY,
-        "--max-steps",
-        "2",
-        "--save-steps",
-        "1",
-        "--save-total-limit",
-        "0",
+        ...TWO_CHECKPOINTS,
         "--output",
         run,
       ]),

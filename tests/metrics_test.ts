@@ -2,6 +2,14 @@ import assert from "node:assert/strict";
 import { classificationMetrics, softmax2 } from "../train/metrics.ts";
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
+/** Each metric of `expected` (scikit-learn's values) in `m`, within 1e-12. */
+const closeAll = (m: object, expected: Record<string, number>) => {
+  for (const [key, value] of Object.entries(expected)) {
+    const got = (m as Record<string, unknown>)[key];
+    assert.equal(typeof got, "number", key);
+    close(got as number, value);
+  }
+};
 
 Deno.test("classificationMetrics: counts and sklearn values", () => {
   // labels:      1 1 1 1 0 0 0 0 0 1
@@ -71,24 +79,28 @@ Deno.test("classificationMetrics: any number of classes, macro and weighted as s
   const q = [0, 2, 2, 1, 1, 0, 2, 0, 1, 1, 2, 0];
   const m = classificationMetrics(y, q, undefined, 3);
   assert.deepEqual(m.eval_confusion_matrix, [[2, 1, 0], [1, 2, 1], [1, 1, 3]]);
-  close(m.eval_accuracy, 0.5833333333333334);
-  close(m.eval_macro_precision, 0.5833333333333334);
-  close(m.eval_macro_recall, 0.5888888888888889);
-  close(m.eval_macro_f1, 0.5793650793650794);
-  close(m.eval_weighted_precision, 0.6041666666666666);
-  close(m.eval_weighted_recall, 0.5833333333333334);
-  close(m.eval_weighted_f1, 0.5873015873015873);
+  closeAll(m, {
+    eval_accuracy: 0.5833333333333334,
+    eval_macro_precision: 0.5833333333333334,
+    eval_macro_recall: 0.5888888888888889,
+    eval_macro_f1: 0.5793650793650794,
+    eval_weighted_precision: 0.6041666666666666,
+    eval_weighted_recall: 0.5833333333333334,
+    eval_weighted_f1: 0.5873015873015873,
+  });
   // The positive class's keys exist for two labels only.
   assert.equal("eval_f1" in m, false);
   assert.equal("eval_precision" in m, false);
   // A class never predicted (2) and one never present (3): zero_division=0, every class in the macro mean.
   const z = classificationMetrics([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 0, 3], undefined, 4);
-  close(z.eval_macro_precision, 0.29166666666666663);
-  close(z.eval_macro_recall, 0.375);
-  close(z.eval_macro_f1, 0.325);
-  close(z.eval_weighted_precision, 0.38888888888888884);
-  close(z.eval_weighted_recall, 0.5);
-  close(z.eval_weighted_f1, 0.43333333333333335);
+  closeAll(z, {
+    eval_macro_precision: 0.29166666666666663,
+    eval_macro_recall: 0.375,
+    eval_macro_f1: 0.325,
+    eval_weighted_precision: 0.38888888888888884,
+    eval_weighted_recall: 0.5,
+    eval_weighted_f1: 0.43333333333333335,
+  });
   assert.throws(() => classificationMetrics([0, 4], [0, 1], undefined, 4));
   // Two labels: the binary keys and the averages side by side.
   const b = classificationMetrics([1, 1, 0, 0], [1, 0, 0, 0]);

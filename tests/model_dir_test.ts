@@ -17,21 +17,10 @@ import {
   tokenizerJson,
 } from "../data/tokenizer_files.ts";
 import { resolveModelDir } from "../train/model_source.ts";
+import { cli, ROOT, TWO_CHECKPOINTS } from "./cli.ts";
 import { gpuReady } from "./helpers.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const SMALL = ["--preset", "tiny", "--train-samples", "32", "--eval-samples", "16", "--max-length", "32"];
-
-async function cli(task: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `tasks/${task}.ts`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { HF_HUB_OFFLINE: "1" },
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
-}
 
 function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp) {
   assert.notEqual(r.code, 0);
@@ -119,12 +108,7 @@ Deno.test("resume after the source checkpoint is pruned: every checkpoint and th
       ...SMALL,
       "--batch-size",
       "8",
-      "--max-steps",
-      "2",
-      "--save-steps",
-      "1",
-      "--save-total-limit",
-      "0",
+      ...TWO_CHECKPOINTS,
       "--output",
       out,
     ]);

@@ -22,6 +22,7 @@ import {
   listTree,
   SAMPLE_TEST,
   TINY,
+  TWO_CHECKPOINTS,
   withTempDir,
   withTmpfs,
 } from "./cli.ts";
@@ -138,12 +139,7 @@ Deno.test("disk full while training: one line naming the checkpoint, the earlier
     const out = join(small, "run");
     const r = await cli("train", [
       ...TINY,
-      "--max-steps",
-      "2",
-      "--save-steps",
-      "1",
-      "--save-total-limit",
-      "0",
+      ...TWO_CHECKPOINTS,
       "--output",
       out,
     ]);

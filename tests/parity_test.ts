@@ -12,6 +12,7 @@ import { type HostTensor, readSafetensors } from "../model/safetensors.ts";
 import { Trainer } from "../train/trainer.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { sharedDir } from "../util/fs.ts";
+import { maxAbs, maxAbsDiff } from "./array_diff.ts";
 import { gpuReady } from "./helpers.ts";
 import { torchPython } from "../util/python.ts";
 
@@ -34,19 +35,6 @@ async function withAttention(path: "fused" | "unfused", fn: () => Promise<void>)
   } finally {
     rt.options = before;
   }
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Rows of [B, S] I64 inputs as our batch (mask as f32). */

@@ -1,17 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  downsample,
-  emaSmooth,
-  escapeHtml,
-  formatSeconds,
-  lineChart,
-  MAX_POLYLINE_POINTS,
-  type Point,
-  renderReport,
-  type RunReport,
-  type StepRecord,
-  writeReport,
-} from "../train/report.ts";
+import { escapeHtml, formatSeconds } from "../train/report/format.ts";
+import { renderReport, type RunReport, writeReport } from "../train/report/page.ts";
+import type { StepRecord } from "../train/run_log.ts";
+import { downsample, emaSmooth, MAX_POLYLINE_POINTS, type Point } from "../train/report/series.ts";
+import { lineChart } from "../train/report/svg_chart.ts";
 import { classificationMetrics } from "../train/metrics.ts";
 
 function makeSteps(n: number): StepRecord[] {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { _isChunkWhitespace, BertTokenizer, padBatch } from "../data/tokenizer.ts";
+import { BertTokenizer } from "../data/tokenizer.ts";
+import { padBatch } from "../data/token_batch.ts";
+import { isWhitespace } from "../data/tokenizer_chars.ts";
 import {
   bundledVocabPath,
   loadTokenizer,
@@ -9,6 +11,7 @@ import {
 } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { sharedDir } from "../util/fs.ts";
+import { cli } from "./cli.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EDGE_FIXTURE = `${ROOT}tests/fixtures/tokenizer/edge-cases.jsonl`;
@@ -143,7 +146,7 @@ Deno.test("tokenizer: Greek final sigma, unassigned code points and CJK Extensio
 Deno.test("tokenizer: the chunk splitter's whitespace is Unicode White_Space, \\v \\f U+0085 joined by clean_text", () => {
   for (let cp = 0; cp < 0x10000; cp++) {
     assert.equal(
-      _isChunkWhitespace(cp),
+      isWhitespace(cp, true),
       /\p{White_Space}/u.test(String.fromCharCode(cp)),
       `U+${cp.toString(16)}`,
     );
@@ -184,15 +187,7 @@ Deno.test("tokenizer files: tokenizer.json is read first; tokenizer_config.json'
 
 // --- the tokenize task's inspection modes -------------------------------------------------------------------
 
-async function runTokenize(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}tasks/tokenize.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const runTokenize = (args: string[]) => cli("tokenize", args);
 
 Deno.test("tokenize task: --text prints tokens and ids; --jsonl maps lines in order", async () => {
   const r = await runTokenize(["--text", "Hello, World!"]);
@@ -230,7 +225,7 @@ Deno.test("tokenize task: --text prints tokens and ids; --jsonl maps lines in or
     await Deno.writeTextFile(`${dir}/vocab.txt`, "[PAD]\n[CLS]\n[SEP]\nhello\n");
     const vocab = await runTokenize(["--text", "hi", "--vocab", `${dir}/vocab.txt`]);
     assert.equal(vocab.code, 1);
-    assert.match(vocab.stderr, /^error: .*vocab\.txt: not a BERT vocab: missing \[UNK\]\n$/);
+    assert.match(vocab.stderr, /^error: .*vocab\.txt: not a BERT vocab: missing \[UNK\]$/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

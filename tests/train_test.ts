@@ -211,8 +211,9 @@ Deno.test("default model from the HF cache: a base (masked-LM) checkpoint gets a
 });
 
 // The fallback without the Hugging Face reference (tests/hf_export_test.ts checks the export in transformers).
-const python = (await hfReference()) ? null : await torchPython();
-if (!python && !(await hfReference())) {
+const reference = await hfReference();
+const python = reference ? null : await torchPython();
+if (!python && !reference) {
   console.log("skipping the PyTorch export check: no python3 with torch (apt-get install python3-torch)");
 }
 

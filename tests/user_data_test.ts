@@ -31,6 +31,9 @@ function reviewsCsv(): string {
   return lines.join("\r\n") + "\r\n";
 }
 
+/** `--data` for a reviews.csv, with its text and label columns. */
+const reviewsData = (csv: string) => ["--data", csv, "--text-column", "body", "--label-column", "stars"];
+
 const FAST = ["--preset", "tiny", "--max-length", "24", "--batch-size", "16", "--eval-batch-size", "8"];
 
 Deno.test("user flow: train --data reviews.csv --text-column body --label-column stars (5 classes), predict and eval by name", async () => {
@@ -39,12 +42,7 @@ Deno.test("user flow: train --data reviews.csv --text-column body --label-column
     await Deno.writeTextFile(csv, reviewsCsv());
     const run = join(dir, "run");
     const r = await cli("train", [
-      "--data",
-      csv,
-      "--text-column",
-      "body",
-      "--label-column",
-      "stars",
+      ...reviewsData(csv),
       ...FAST,
       "--epochs",
       "2",
@@ -78,12 +76,7 @@ Deno.test("user flow: train --data reviews.csv --text-column body --label-column
       cli("eval", [
         "--model",
         run,
-        "--data",
-        csv,
-        "--text-column",
-        "body",
-        "--label-column",
-        "stars",
+        ...reviewsData(csv),
         "--output",
         join(dir, "eval.json"),
       ]),
@@ -289,7 +282,7 @@ Deno.test("bad data for train: one line each, non-zero exit, nothing written", a
       ],
       [
         "fields",
-        ["--data", join(dir, "reviews.csv"), "--text-column", "body", "--label-column", "stars"],
+        reviewsData(join(dir, "reviews.csv")),
         /reviews\.csv: line 4: 4 fields, but the header has 3/,
       ],
       ["empty", ["--data", join(dir, "empty.csv")], /empty\.csv: empty file/],

@@ -4,18 +4,18 @@
  * stratified `--validation-split` of a single file, or none), subsampled as the settings say.
  */
 import { dirname, join } from "node:path";
+import { HubClient } from "../data/hub/client.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { labelCounts, selectRows, textWarnings } from "../data/imdb.ts";
+import type { ColumnOptions, DataFormat } from "../data/dataset.ts";
 import {
-  type ColumnOptions,
-  type DataFormat,
-  findSplitFiles,
   type LabelColumn,
   labelIds,
   type LabelSpace,
   resolveLabelSpace,
   sortLabelNames,
-} from "../data/dataset.ts";
+} from "../data/labels.ts";
+import { findSplitFiles } from "../data/split_files.ts";
 import { type LabelInfo, loadTokenizedSplit, type TokenizedSplit } from "../data/token_cache.ts";
 import type { BertTokenizer } from "../data/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
@@ -235,9 +235,13 @@ export async function loadTrainingData(
       evalFiles = await evalSplitFiles(cfg.data, "--data");
     }
   } else {
-    const train = await resolveImdbSplitOrSample("train");
+    // One hub client for both splits: a hub that did not answer for train is not waited for again for test.
+    const hub = new HubClient();
+    const train = await resolveImdbSplitOrSample("train", { hub });
     trainFiles = [train.path];
-    if (!noEval && cfg.evalData === null) evalFiles = [(await resolveImdbSplitOrSample("test")).path];
+    if (!noEval && cfg.evalData === null) {
+      evalFiles = [(await resolveImdbSplitOrSample("test", { hub })).path];
+    }
     source = `IMDB ${train.source === "sample" ? "bundled sample" : `(${train.source})`}: `;
   }
   if (!noEval && cfg.evalData !== null) {

@@ -9,7 +9,7 @@ import { writeSafetensors } from "../model/safetensors.ts";
 import { tokenizerFiles } from "../data/tokenizer_files.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import type { ClassificationMetrics } from "./metrics.ts";
-import { writeReport } from "./report.ts";
+import { writeReport } from "./report/page.ts";
 import type { RunSetup } from "./job.ts";
 
 export interface TrainResult {

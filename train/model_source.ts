@@ -8,9 +8,9 @@ import { type DistilBertConfig, PRESET_NAMES, presetConfig } from "../model/conf
 import { readConfigFile } from "../model/config_file.ts";
 import { formatLoadReport, loadClassifierCheckpoint } from "../model/checkpoint.ts";
 import { countParameters, initHostParam, initHostParams, parameterSpecs } from "../model/params.ts";
-import type { LabelSpace } from "../data/dataset.ts";
+import type { LabelSpace } from "../data/labels.ts";
 import type { HostTensor } from "../model/safetensors.ts";
-import { hubFile } from "../data/hub.ts";
+import { HubClient } from "../data/hub/client.ts";
 import { checkVocabSize, type LoadedTokenizer, loadTokenizerDir } from "../data/tokenizer_files.ts";
 import { UserError } from "../util/errors.ts";
 import { exists } from "../util/fs.ts";
@@ -43,7 +43,9 @@ export async function resolveModelDir(spec: string): Promise<string> {
     throw new UserError(`--model ${spec}: is a file; pass the directory that holds model.safetensors`);
   }
   if (!/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) throw new UserError(`--model ${spec}: no such directory`);
-  const file = (filename: string) => hubFile({ repoType: "model", repoId: spec, filename });
+  // One client for the model's files: a hub that did not answer for one is not waited for again.
+  const hub = new HubClient();
+  const file = (filename: string) => hub.file({ repoType: "model", repoId: spec, filename });
   const weights = await file("model.safetensors");
   for (const filename of ["config.json", "tokenizer_config.json"]) await file(filename);
   // The tokenizer as transformers reads it: tokenizer.json where the repo (or, offline, the cache) has one,

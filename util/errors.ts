@@ -20,3 +20,15 @@ export class DeviceError extends Error {
     this.name = "DeviceError";
   }
 }
+
+/** The first line of an error's message (or of any thrown value's text), for a one-line report. */
+export function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split("\n")[0];
+}
+
+/** Text safe to print on one line: control characters and stray bytes shown as "?", at most 120 characters. */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]/g, "?");
+  return clean.length > 120 ? clean.slice(0, 117) + "..." : clean;
+}

@@ -31,10 +31,12 @@ export function writeError(err: unknown, path: string): unknown {
   return new UnwritableError(path, reason, code === "ENOSPC" || code === "EDQUOT");
 }
 
-let tmpCounter = 0;
-/** A temporary name beside `path`, unique to this process and call, so concurrent writers never share one. */
+/**
+ * A temporary name beside `path`, unique to this process and call (a random 64-bit number after the pid), so
+ * concurrent writers never share one. Digits only: run_dir.ts recognises `<name>.incomplete-<pid>-<n>`.
+ */
 export function tempPathFor(path: string): string {
-  return `${path}.incomplete-${Deno.pid}-${++tmpCounter}`;
+  return `${path}.incomplete-${Deno.pid}-${crypto.getRandomValues(new BigUint64Array(1))[0]}`;
 }
 
 /**

@@ -26,20 +26,16 @@ mods = ["torch", "transformers", "tokenizers", "safetensors", "accelerate"]
 print(json.dumps({"python": platform.python_version(), **{m: md.version(m) for m in mods}}))
 `;
 
-let cached: Promise<HfReference | null> | null = null;
-
 /**
- * The reference venv's interpreter and versions, or null when it is missing or incomplete. Checked once per
- * process. `HF_REFERENCE_PYTHON` names an interpreter directly (it must import the same five packages).
+ * The reference venv's interpreter and versions, or null when it is missing or incomplete. Each call probes
+ * (one python start reading package metadata): callers that ask more than once keep the answer.
+ * `HF_REFERENCE_PYTHON` names an interpreter directly (it must import the same five packages).
  */
-export function hfReference(): Promise<HfReference | null> {
-  cached ??= (async () => {
-    const python = Deno.env.get("HF_REFERENCE_PYTHON") || join(hfReferenceVenv(), "bin", "python");
-    const out = await run(python, ["-c", PROBE]);
-    if (!out?.success) return null;
-    return { python, versions: JSON.parse(new TextDecoder().decode(out.stdout)) };
-  })();
-  return cached;
+export async function hfReference(): Promise<HfReference | null> {
+  const python = Deno.env.get("HF_REFERENCE_PYTHON") || join(hfReferenceVenv(), "bin", "python");
+  const out = await run(python, ["-c", PROBE]);
+  if (!out?.success) return null;
+  return { python, versions: JSON.parse(new TextDecoder().decode(out.stdout)) };
 }
 
 /** "torch 2.13.0+cpu, transformers 5.18.0, ..." for logs. */
