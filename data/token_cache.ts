@@ -158,13 +158,9 @@ export async function loadTokenizedSplit(opts: LoadTokenizedSplitOptions): Promi
   return { ...split, cachePath, fromCache: false, tokenizerSha256, ...counts };
 }
 
-const fingerprints = new WeakMap<BertTokenizer, Promise<string>>();
-
-/** sha256 of the tokenizer's tokenizer.json (everything that decides its ids), computed once per tokenizer. */
+/** sha256 of the tokenizer's tokenizer.json (everything that decides its ids): milliseconds, once a split. */
 export function tokenizerFingerprint(tokenizer: BertTokenizer): Promise<string> {
-  let f = fingerprints.get(tokenizer);
-  if (!f) fingerprints.set(tokenizer, f = sha256Hex(new TextEncoder().encode(tokenizerJson(tokenizer))));
-  return f;
+  return sha256Hex(new TextEncoder().encode(tokenizerJson(tokenizer)));
 }
 
 /** Tokenizes every text into one flat id array plus offsets (length n+1). */

@@ -76,7 +76,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, opts: A
     const grads = { ...inputs, ROWS: rows, DO: g };
     launchOp(attentionBackwardQueryKernel(cfg), "attention_dq", { ...grads, DQ: dq }, u, groups);
     launchOp(attentionBackwardKeyKernel(cfg), "attention_dkv", { ...grads, DK: dk, DV: dv }, u, groups);
-    rows.dispose();
     return [dq, dk, dv];
   }, [q, k, v, mask, o, stats]);
 }

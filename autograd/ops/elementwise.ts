@@ -85,11 +85,8 @@ export function biasActivation(op: Activation, x: Tensor, bias: Tensor): Tensor 
     if (bias.requiresGrad) {
       const rows = dx.view([x.size / cols, cols]);
       dBias = columnSumsRaw(rows).view(bias.shape);
-      rows.dispose();
     }
-    if (x.requiresGrad) return [dx, dBias];
-    dx.dispose();
-    return [null, dBias];
+    return [x.requiresGrad ? dx : null, dBias];
   }, [x, bias]);
 }
 

@@ -53,7 +53,6 @@ export function embedding(
         n,
         dim,
       }, perThread(n));
-      Object.values(groups).forEach((t) => t.dispose());
     }
     return [dTable];
   });

@@ -70,7 +70,6 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
         cols,
       }, perThread(x.size));
       dGamma = columnSumsRaw(terms).view(gamma.shape);
-      terms.dispose();
     }
     if (beta.requiresGrad) dBeta = columnSumsRaw(g.view([rows, cols])).view(beta.shape);
     // The residual's gradient is the same tensor as x's: a view (backward copies before accumulating into it).

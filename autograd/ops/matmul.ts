@@ -78,13 +78,10 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
         const a2 = a.view([a.shape[0] * a.shape[1], a.shape[2]]);
         const g2 = g.view([g.shape[0] * g.shape[1], g.shape[2]]);
         db = transB ? matmulRaw(g2, a2, true, false) : matmulRaw(a2, g2, true, false);
-        a2.dispose();
-        g2.dispose();
       } else {
         db = transB ? matmulRaw(g, a, true, transA) : matmulRaw(a, g, !transA, false);
       }
     }
-    g.dispose();
     return [da, db];
   }, [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])]);
 }
