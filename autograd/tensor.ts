@@ -5,7 +5,7 @@
  * `dispose()` until the last such node has run (or its graph is dropped), and not a moment longer. Also the
  * storage-level kernels the tape itself needs (fill, accumulate, clone), which record nothing.
  */
-import { gpu } from "./runtime.ts";
+import { gpu, type Launch } from "./runtime.ts";
 import { backward, type GradArithmetic, type Node, track } from "./tape.ts";
 import { accumulateKernel, fillKernel } from "../kernels/elementwise.ts";
 import type { KernelSpec } from "../kernels/common.ts";
@@ -202,13 +202,13 @@ export function accumulate(dst: Tensor, src: Tensor): void {
   if (dst.shape.length !== src.shape.length || dst.shape.some((d, i) => d !== src.shape[i])) {
     throw new Error(`accumulate: shapes ${fmtShape(dst.shape)} and ${fmtShape(src.shape)} do not match`);
   }
-  launchElementwise(accumulateKernel(), "accumulate", { dst, src }, { n: dst.size }, dst.size);
+  launchOp(accumulateKernel(), "accumulate", { dst, src }, { n: dst.size }, { threads: dst.size });
 }
 
 /** A tensor of `shape` with every element `value` (no tape). */
 export function fill(shape: readonly number[], value: number): Tensor {
   const y = new Tensor(shape);
-  launchElementwise(fillKernel(), "fill", { y }, { n: y.size, v: value }, y.size);
+  launchOp(fillKernel(), "fill", { y }, { n: y.size, v: value }, { threads: y.size });
   return y;
 }
 
@@ -231,21 +231,24 @@ export function clone(x: Tensor): Tensor {
 
 const GRAD_ARITHMETIC: GradArithmetic = { fill, accumulate, copyInto, clone };
 
-/** One thread per element of an n-element output, the tensors bound by the kernel's names. */
-function launchElementwise(
+/**
+ * Launches `kernel` on tensors named as its bindings declare them; a device error names the kernel and the
+ * tensors' shapes. The storage layer's (fill and accumulate use it); every op launches through it.
+ */
+export function launchOp(
   kernel: KernelSpec,
   label: string,
   tensors: Record<string, Tensor>,
   uniforms: Record<string, number>,
-  n: number,
+  count: Launch["count"],
 ): void {
   const buffers: Record<string, Tensor["binding"]> = {};
   for (const [name, t] of Object.entries(tensors)) buffers[name] = t.binding;
   gpu().launch(kernel, {
     buffers,
     uniforms,
-    count: { threads: n },
+    count,
     label,
-    detail: () => Object.values(tensors).map((t) => fmtShape(t.shape)).join(" "),
+    detail: () => kernel.storage.map((b) => fmtShape(tensors[b.name].shape)).join(" "),
   });
 }

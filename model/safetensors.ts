@@ -2,8 +2,7 @@
  * Safetensors files on disk (Deno). The format, bytes in and bytes out, is model/safetensors_format.ts,
  * re-exported here.
  */
-import { UserError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { readInputFile, writeFileAtomic } from "../util/fs.ts";
 import {
   type HostTensor,
   parseSafetensors,
@@ -14,17 +13,7 @@ import {
 export * from "./safetensors_format.ts";
 
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: no such file`);
-    if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`${path}: cannot read (${oneLine(String((err as Error).message))})`);
-    }
-    throw err;
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(await readInputFile(path, Deno.readFile), path);
 }
 
 /** Writes a safetensors file atomically (see serializeSafetensors for the layout). */
@@ -35,5 +24,3 @@ export async function writeSafetensors(
 ): Promise<void> {
   await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
-
-const oneLine = (s: string) => s.replace(/\s*[\r\n]+\s*/g, " ");

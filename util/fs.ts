@@ -81,6 +81,22 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
   }
 }
 
+/**
+ * Reads an input file the user named with `read` (Deno.readFile, Deno.readTextFile): a missing file or one
+ * that cannot be read is a one-line UserError naming it.
+ */
+export async function readInputFile<T>(path: string, read: (path: string) => Promise<T>): Promise<T> {
+  try {
+    return await read(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new UserError(`${path}: no such file`);
+    if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.IsADirectory) {
+      throw new UserError(`${path}: cannot read (${err.message.replace(/\s*[\r\n]+\s*/g, " ")})`);
+    }
+    throw err;
+  }
+}
+
 export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);

@@ -1,29 +1,8 @@
 /** What every op shares: launching a kernel on named tensors, shape checks, and the row-kernel layout. */
-import { gpu, type Launch } from "../runtime.ts";
+import { gpu } from "../runtime.ts";
 import { fmtShape, type Tensor } from "../tensor.ts";
-import type { KernelSpec } from "../../kernels/common.ts";
 
-/**
- * Launches `kernel` on tensors named as its bindings declare them; a device error names the kernel and the
- * tensors' shapes.
- */
-export function launchOp(
-  kernel: KernelSpec,
-  label: string,
-  tensors: Record<string, Tensor>,
-  uniforms: Record<string, number>,
-  count: Launch["count"],
-): void {
-  const buffers: Record<string, Tensor["binding"]> = {};
-  for (const [name, t] of Object.entries(tensors)) buffers[name] = t.binding;
-  gpu().launch(kernel, {
-    buffers,
-    uniforms,
-    count,
-    label,
-    detail: () => kernel.storage.map((b) => fmtShape(tensors[b.name].shape)).join(" "),
-  });
-}
+export { launchOp } from "../tensor.ts";
 
 /** One invocation per element of an n-element output (or per row, chunk, pair...). */
 export const perThread = (n: number) => ({ threads: n });
