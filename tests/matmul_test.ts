@@ -12,21 +12,7 @@ import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
 import { gpuReady, randn, rng } from "./helpers.ts";
-
-/** [batch, m, n, k]; batch 0 means a 2-D A and B. */
-const SHAPES: [number, number, number, number][] = [
-  [0, 1, 4, 1],
-  [0, 3, 8, 5],
-  [0, 4, 4, 4],
-  [0, 17, 12, 9],
-  [0, 36, 44, 20],
-  [0, 70, 132, 21],
-  [2, 13, 20, 7],
-  [3, 20, 36, 16],
-  [2, 64, 68, 12],
-  [1, 100, 136, 33],
-  [0, 5, 7, 3],
-];
+import { MATMUL_TEST_SHAPES as SHAPES } from "./reference.ts";
 
 function productWith(
   name: string,

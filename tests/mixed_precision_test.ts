@@ -17,7 +17,7 @@ import { initHostParams } from "../model/params.ts";
 import { PRETRAINED_DEFAULTS } from "../train/config.ts";
 import { gpuReady, randn, rng } from "./helpers.ts";
 import { paramStore, setGradients } from "./param_store_helpers.ts";
-import { refMatmul } from "./reference.ts";
+import { MIXED_MATMUL_TEST_SHAPES as SHAPES, refMatmul } from "./reference.ts";
 
 await gpuReady;
 const ignore = !gpu().summary.shaderF16;
@@ -52,16 +52,6 @@ Deno.test({
     assert.deepEqual(gpu().takeErrors(), []);
   },
 });
-
-/** [batch, m, n, k]; batch 0 means 2-D operands. */
-const SHAPES: [number, number, number, number][] = [
-  [0, 3, 8, 5],
-  [0, 17, 12, 9],
-  [0, 70, 132, 21],
-  [2, 13, 20, 7],
-  [2, 64, 68, 12],
-  [1, 100, 136, 33],
-];
 
 /** C = op(A)·op(B) in float64, for a shape as the kernels see it. */
 const referenceMatmul = (a: Float32Array, b: Float32Array, s: MatmulShape, sharedB: boolean) =>

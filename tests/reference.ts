@@ -1,6 +1,25 @@
 /** Float64 CPU references of the ops, for the tests. */
 import type { Activation } from "../kernels/elementwise.ts";
 
+/**
+ * Matmul test shapes, [batch, m, n, k] (batch 0: a 2-D A and B): tiny, square, unaligned, tile edges,
+ * batched. The `mixed` ones are the f16-operand tests' subset.
+ */
+export const MATMUL_TEST_SHAPES: [number, number, number, number][] = [
+  [0, 1, 4, 1],
+  [0, 3, 8, 5],
+  [0, 4, 4, 4],
+  [0, 17, 12, 9],
+  [0, 36, 44, 20],
+  [0, 70, 132, 21],
+  [2, 13, 20, 7],
+  [3, 20, 36, 16],
+  [2, 64, 68, 12],
+  [1, 100, 136, 33],
+  [0, 5, 7, 3],
+];
+export const MIXED_MATMUL_TEST_SHAPES = [1, 3, 5, 6, 8, 9].map((i) => MATMUL_TEST_SHAPES[i]);
+
 export function refMatmul(
   a: Float64Array,
   b: Float64Array,

@@ -1,7 +1,30 @@
 """Shared by the scripts in tests/hf/ (imported as `hf_common`; the scripts' folder is on sys.path)."""
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import DistilBertForSequenceClassification
+from transformers import BertTokenizerFast, DistilBertForSequenceClassification
+
+
+def vocab_tokenizer(vocab_txt, max_length):
+    """BertTokenizerFast over the bundled vocab.txt (the hub's distilbert-base-uncased tokenizer, 30,522 tokens)."""
+    with open(vocab_txt, encoding="utf-8") as f:
+        vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
+    tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=max_length)
+    assert len(tokenizer) == 30522, f"BertTokenizerFast(vocab=...) has {len(tokenizer)} tokens"
+    return tokenizer
+
+
+def redraw(model, bias_std=0.1, norm_std=0.1, weight_std=0.2):
+    """Redraws every parameter (in named_parameters order, so a seed fixes them): biases N(0, bias_std), LayerNorm
+    weights N(1, norm_std), the rest N(0, weight_std); larger than HF's init, so gradients are not tiny."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, bias_std)
+            elif "layer_norm" in name or "LayerNorm" in name:
+                p.normal_(1, norm_std)
+            else:
+                p.normal_(0, weight_std)
+    return model
 
 
 def forward_backward(model_dir, inputs_path, out_path):

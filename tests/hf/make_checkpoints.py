@@ -19,31 +19,16 @@ directory) and prints a JSON summary."""
 import json, os, sys
 
 import torch
-from hf_common import forward_backward
+from hf_common import forward_backward, redraw, vocab_tokenizer
 from safetensors.torch import save_file
-from transformers import (AutoTokenizer, BertTokenizerFast, DistilBertConfig, DistilBertForMaskedLM,
+from transformers import (AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM,
                           DistilBertForSequenceClassification, DistilBertModel)
 
 vocab_txt, texts_json, out = sys.argv[1:4]
 torch.manual_seed(1234)
-with open(vocab_txt, encoding="utf-8") as f:
-    vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
-tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=64)
-assert len(tokenizer) == 30522, f"BertTokenizerFast(vocab=...) has {len(tokenizer)} tokens"
+tokenizer = vocab_tokenizer(vocab_txt, 64)
 config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=64,
                           id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
-
-
-def redraw(model):
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.normal_(0, 0.1)
-            elif "layer_norm" in name or "LayerNorm" in name:
-                p.normal_(1, 0.1)
-            else:
-                p.normal_(0, 0.2)
-    return model
 
 
 def save(model, name):

@@ -16,27 +16,17 @@ Prints a JSON summary: float32-vs-float64 logit gaps and the gradient norm of th
 import json, os, sys
 
 import torch
-from hf_common import forward_backward
+from hf_common import forward_backward, redraw, vocab_tokenizer
 from safetensors.torch import load_file, save_file
-from transformers import BertTokenizerFast, DistilBertConfig, DistilBertForSequenceClassification
+from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 vocab_txt, out, layers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 torch.manual_seed(2024)
-with open(vocab_txt, encoding="utf-8") as f:
-    vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
-tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=512)
-assert len(tokenizer) == 30522, f"BertTokenizerFast(vocab=...) has {len(tokenizer)} tokens"
+tokenizer = vocab_tokenizer(vocab_txt, 512)
 config = DistilBertConfig(n_layers=layers, id2label={0: "NEGATIVE", 1: "POSITIVE"},
                           label2id={"NEGATIVE": 0, "POSITIVE": 1})
 model = DistilBertForSequenceClassification(config)
-with torch.no_grad():
-    for name, p in model.named_parameters():
-        if name.endswith("bias"):
-            p.normal_(0, 0.05)
-        elif "layer_norm" in name or "LayerNorm" in name:
-            p.normal_(1, 0.05)
-        else:
-            p.normal_(0, 0.05)
+redraw(model, 0.05, 0.05, 0.05)
 model_dir = os.path.join(out, "model")
 model.save_pretrained(model_dir)
 tokenizer.save_pretrained(model_dir)

@@ -11,28 +11,19 @@ Prints a JSON summary with the config's id2label as transformers reads it back."
 import json, os, sys
 
 import torch
-from hf_common import forward_backward
+from hf_common import forward_backward, redraw, vocab_tokenizer
 from safetensors.torch import save_file
-from transformers import AutoConfig, AutoTokenizer, BertTokenizerFast, DistilBertConfig, DistilBertForSequenceClassification
+from transformers import AutoConfig, AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
 vocab_txt, texts_json, out = sys.argv[1:4]
 torch.manual_seed(4321)
-with open(vocab_txt, encoding="utf-8") as f:
-    vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
-tokenizer = BertTokenizerFast(vocab=vocab, model_max_length=64)
+tokenizer = vocab_tokenizer(vocab_txt, 64)
 names = ["anger", "joy", "sadness"]
 config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=64,
                           id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
 model = DistilBertForSequenceClassification(config)
 assert model.num_labels == 3
-with torch.no_grad():
-    for name, p in model.named_parameters():
-        if name.endswith("bias"):
-            p.normal_(0, 0.1)
-        elif "layer_norm" in name or "LayerNorm" in name:
-            p.normal_(1, 0.1)
-        else:
-            p.normal_(0, 0.2)
+redraw(model)
 path = os.path.join(out, "cls3")
 model.save_pretrained(path)
 tokenizer.save_pretrained(path)
