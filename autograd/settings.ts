@@ -1,5 +1,6 @@
 /** The engine's settings: one object, with scoped overrides for tests and benchmarks. */
 import type { AutotuneStore } from "./autotune/cache.ts";
+import type { RowLayout } from "../kernels/common.ts";
 
 /** The engine's choices that tests, benchmarks and entry points may change (scoped: `withSettings`). */
 export interface EngineSettings {
@@ -9,7 +10,7 @@ export interface EngineSettings {
    */
   matmulPlan: string | null;
   /** Forces the row kernels' layout (softmax, layer norm); null: the adapter's choice. */
-  rowLayout: "workgroup" | "thread" | null;
+  rowLayout: RowLayout | null;
   /** Where tuned choices persist between runs; null: nowhere (tuned once per process, as in a page). */
   autotuneStore: AutotuneStore | null;
 }

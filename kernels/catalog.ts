@@ -17,19 +17,8 @@ import {
   fillKernel,
   unaryKernel,
 } from "./elementwise.ts";
-import {
-  softmaxBackwardKernel,
-  softmaxBackwardRowPerThreadKernel,
-  softmaxKernel,
-  softmaxRowPerThreadKernel,
-} from "./softmax.ts";
-import {
-  layerNormBackwardKernel,
-  layerNormBackwardRowPerThreadKernel,
-  layerNormGammaTermsKernel,
-  layerNormKernel,
-  layerNormRowPerThreadKernel,
-} from "./layernorm.ts";
+import { softmaxBackwardKernel, softmaxKernel } from "./softmax.ts";
+import { layerNormBackwardKernel, layerNormGammaTermsKernel, layerNormKernel } from "./layernorm.ts";
 import { embeddingBackwardKernel, embeddingKernel } from "./embedding.ts";
 import { permuteKernel, sliceKernel } from "./layout.ts";
 import { crossEntropyBackwardKernel, crossEntropyKernel } from "./loss.ts";
@@ -87,19 +76,20 @@ export function kernelCatalog(): CatalogKernel[] {
   add("dropout", dropoutKernel());
   add("cast_f16", castToF16Kernel());
   add("cast_f32", castToF32Kernel(), true);
-  for (const masked of [false, true]) {
-    add(`softmax${masked ? " masked" : ""}`, softmaxKernel(masked));
-    add(`softmax row-per-thread${masked ? " masked" : ""}`, softmaxRowPerThreadKernel(masked));
+  for (const layout of ["workgroup", "thread"] as const) {
+    const per = layout === "thread" ? " row-per-thread" : "";
+    for (const masked of [false, true]) {
+      add(`softmax${per}${masked ? " masked" : ""}`, softmaxKernel(masked, layout));
+    }
+    add(`softmax_backward${per}`, softmaxBackwardKernel(layout));
+    for (const residual of [false, true]) {
+      const tag = residual ? " residual" : "";
+      add(`layer_norm${per}${tag}`, layerNormKernel(residual, layout));
+      add(`layer_norm_backward${per}${tag}`, layerNormBackwardKernel(residual, layout));
+    }
   }
-  add("softmax_backward", softmaxBackwardKernel());
-  add("softmax_backward row-per-thread", softmaxBackwardRowPerThreadKernel());
   for (const residual of [false, true]) {
-    const tag = residual ? " residual" : "";
-    add(`layer_norm${tag}`, layerNormKernel(residual));
-    add(`layer_norm_backward${tag}`, layerNormBackwardKernel(residual));
-    add(`layer_norm_gamma${tag}`, layerNormGammaTermsKernel(residual));
-    add(`layer_norm row-per-thread${tag}`, layerNormRowPerThreadKernel(residual));
-    add(`layer_norm_backward row-per-thread${tag}`, layerNormBackwardRowPerThreadKernel(residual));
+    add(`layer_norm_gamma${residual ? " residual" : ""}`, layerNormGammaTermsKernel(residual));
   }
   add("embedding", embeddingKernel());
   add("embedding_backward", embeddingBackwardKernel());

@@ -96,11 +96,33 @@ export const F32_MIN = "-3.4028234663852886e+38";
 /** Threads of a row-per-workgroup kernel (softmax, layer norm). */
 export const ROW_THREADS = 64;
 
+/** Threads per workgroup of the thread-per-row kernels (CPU drivers). */
+const ROW_PER_THREAD_WG = 64;
+
 /**
- * The head of a row-per-workgroup kernel: `red` scratch, `add`, and `row`, `base` (its first element) and a
- * `total` variable that `rowReduce` fills. Rows beyond `p.rows` return (uniformly, before any barrier).
+ * How a row kernel (softmax, layer norm) lays its threads out: one workgroup per row with a tree reduction
+ * (the reference, for GPUs), or one thread per row with no workgroup memory and no barriers (its tuned twin
+ * for CPU drivers, where each barrier is a coroutine switch). A kernel is written once against `RowWalk`;
+ * the op table runs every row-kernel case in both layouts (tests/op_table.ts), which proves them equal.
  */
-export const ROW_KERNEL_HEAD = `
+export type RowLayout = "workgroup" | "thread";
+
+/** The WGSL pieces a row kernel is written with, in one layout. */
+export interface RowWalk {
+  /** Opens `main`: declares `row`, `base` (its first element) and `var total: f32`; returns beyond p.rows. */
+  head: string;
+  /** A loop header binding `c` to each column of the row this thread handles. */
+  cols: string;
+  /** Reduces every thread's `acc` with `op` into `total`, visible to every thread of the row. */
+  reduce: (op: "add" | "max") => string;
+  /** True in one thread of the row: the one that writes per-row results. */
+  leader: string;
+}
+
+export const ROW_WALKS: Record<RowLayout, RowWalk> = {
+  workgroup: {
+    // Rows beyond p.rows return uniformly (a whole workgroup), before any barrier.
+    head: `
 var<workgroup> red: array<f32, ${ROW_THREADS}>;
 fn add(a: f32, b: f32) -> f32 { return a + b; }
 @compute @workgroup_size(${ROW_THREADS})
@@ -109,10 +131,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.rows) { return; }
   let base = row * p.cols;
-  var total: f32;`;
-
-/** Tree-reduces each thread's `acc` with `op` (add or max) into `total`, visible to every thread. */
-export const rowReduce = (op: "add" | "max") => `
+  var total: f32;`,
+    cols: `for (var c = lid.x; c < p.cols; c += ${ROW_THREADS}u)`,
+    reduce: (op) => `
   red[lid.x] = acc;
   workgroupBarrier();
   for (var s = ${ROW_THREADS / 2}u; s > 0u; s >>= 1u) {
@@ -120,18 +141,20 @@ export const rowReduce = (op: "add" | "max") => `
     workgroupBarrier();
   }
   total = red[0];
-  workgroupBarrier();`;
-
-/** Threads per workgroup of the thread-per-row kernels (CPU drivers). */
-const ROW_PER_THREAD_WG = 64;
-
-/**
- * The head of a thread-per-row kernel: `row` (one per invocation), `base` (its first element). No workgroup
- * memory and no barriers: on CPU drivers each barrier is a coroutine switch.
- */
-export const ROW_PER_THREAD_HEAD = `
+  workgroupBarrier();`,
+    leader: "lid.x == 0u",
+  },
+  thread: {
+    head: `
 @compute @workgroup_size(${ROW_PER_THREAD_WG})
 fn main(${LINEAR_INDEX}) {
   let row = gid.x + gid.y * nwg.x * ${ROW_PER_THREAD_WG}u;
   if (row >= p.rows) { return; }
-  let base = row * p.cols;`;
+  let base = row * p.cols;
+  var total: f32;`,
+    cols: "for (var c = 0u; c < p.cols; c++)",
+    reduce: () => `
+  total = acc;`,
+    leader: "true",
+  },
+};

@@ -1,20 +1,17 @@
 /**
- * Layer norm over the last axis (biased variance, as PyTorch): one workgroup per row (the reference, for
- * GPUs), or one thread per row (`RowPerThread`, for CPU drivers: no barriers); tests prove them equal. Each
- * kernel optionally normalises X + R (a residual connection) without storing the sum.
+ * Layer norm over the last axis (biased variance, as PyTorch). Each kernel is written once and generated in
+ * both row layouts (`RowLayout`: a workgroup per row, the reference for GPUs, or a thread per row, its tuned
+ * twin for CPU drivers); the op table proves the two equal. Each kernel optionally normalises X + R (a
+ * residual connection) without storing the sum.
  */
 import {
   type Access,
   kernel,
   type KernelSpec,
   perElementKernel,
-  ROW_KERNEL_HEAD,
-  ROW_PER_THREAD_HEAD,
-  ROW_THREADS,
-  rowReduce,
+  ROW_WALKS,
+  type RowLayout,
 } from "./common.ts";
-
-const T = ROW_THREADS;
 
 /**
  * The normalised input: X, or X + R when `residual` (the residual add fused in: the sum is never stored,
@@ -44,55 +41,47 @@ const backwardKernel = (residual: boolean, body: string) =>
 ${body}`,
   );
 
-const REDUCE = rowReduce("add");
-const HEAD = `${ROW_KERNEL_HEAD}
-  let n = f32(p.cols);`;
-
 /** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */
-export function layerNormKernel(residual = false): KernelSpec {
+export function layerNormKernel(residual = false, layout: RowLayout = "workgroup"): KernelSpec {
+  const w = ROW_WALKS[layout];
   return forwardKernel(
     residual,
-    `${HEAD}
+    `${w.head}
+  let n = f32(p.cols);
   var acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += xv(base + c); }
-  ${REDUCE}
+  ${w.cols} { acc += xv(base + c); }
+  ${w.reduce("add")}
   let mean = total / n;
   acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { let d = xv(base + c) - mean; acc += d * d; }
-  {
-    ${REDUCE}
-    let rstd = inverseSqrt(total / n + p.eps);
-    for (var c = lid.x; c < p.cols; c += ${T}u) {
-      Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c];
-    }
-    if (lid.x == 0u) { STATS[2u * row] = mean; STATS[2u * row + 1u] = rstd; }
-  }
+  ${w.cols} { let d = xv(base + c) - mean; acc += d * d; }
+  ${w.reduce("add")}
+  let rstd = inverseSqrt(total / n + p.eps);
+  ${w.cols} { Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c]; }
+  if (${w.leader}) { STATS[2u * row] = mean; STATS[2u * row + 1u] = rstd; }
 }`,
   );
 }
 
 /** dx = rstd * (g*gamma - mean(g*gamma) - xhat * mean(g*gamma*xhat)). */
-export function layerNormBackwardKernel(residual = false): KernelSpec {
+export function layerNormBackwardKernel(residual = false, layout: RowLayout = "workgroup"): KernelSpec {
+  const w = ROW_WALKS[layout];
   return backwardKernel(
     residual,
-    `${HEAD}
+    `${w.head}
+  let n = f32(p.cols);
   let mean = STATS[2u * row];
   let rstd = STATS[2u * row + 1u];
   var acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += G[base + c] * GAMMA[c]; }
-  ${REDUCE}
+  ${w.cols} { acc += G[base + c] * GAMMA[c]; }
+  ${w.reduce("add")}
   let a = total / n;
   acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) {
-    acc += G[base + c] * GAMMA[c] * (xv(base + c) - mean) * rstd;
-  }
-  {
-    ${REDUCE}
-    let b = total / n;
-    for (var c = lid.x; c < p.cols; c += ${T}u) {
-      let xhat = (xv(base + c) - mean) * rstd;
-      DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
-    }
+  ${w.cols} { acc += G[base + c] * GAMMA[c] * (xv(base + c) - mean) * rstd; }
+  ${w.reduce("add")}
+  let b = total / n;
+  ${w.cols} {
+    let xhat = (xv(base + c) - mean) * rstd;
+    DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
   }
 }`,
   );
@@ -106,53 +95,5 @@ export function layerNormGammaTermsKernel(residual = false): KernelSpec {
     `  let row = i / p.cols;
   T[i] = G[i] * (xv(i) - STATS[2u * row]) * STATS[2u * row + 1u];`,
     { helpers: xValue(residual) },
-  );
-}
-
-const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
-  let n = f32(p.cols);`;
-
-/**
- * `layerNormKernel` with one thread per row: its tuned twin for CPU drivers (the reference is the workgroup
- * version), proven equal: the op table runs every row-kernel row in both layouts (tests/op_table.ts).
- */
-export function layerNormRowPerThreadKernel(residual = false): KernelSpec {
-  return forwardKernel(
-    residual,
-    `${PER_THREAD_HEAD}
-  var total = 0.0;
-  for (var c = 0u; c < p.cols; c++) { total += xv(base + c); }
-  let mean = total / n;
-  total = 0.0;
-  for (var c = 0u; c < p.cols; c++) { let d = xv(base + c) - mean; total += d * d; }
-  let rstd = inverseSqrt(total / n + p.eps);
-  for (var c = 0u; c < p.cols; c++) { Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c]; }
-  STATS[2u * row] = mean;
-  STATS[2u * row + 1u] = rstd;
-}`,
-  );
-}
-
-/** `layerNormBackwardKernel` with one thread per row: its tuned twin, proven equal as the forward pair is. */
-export function layerNormBackwardRowPerThreadKernel(residual = false): KernelSpec {
-  return backwardKernel(
-    residual,
-    `${PER_THREAD_HEAD}
-  let mean = STATS[2u * row];
-  let rstd = STATS[2u * row + 1u];
-  var sa = 0.0;
-  var sb = 0.0;
-  for (var c = 0u; c < p.cols; c++) {
-    let gg = G[base + c] * GAMMA[c];
-    sa += gg;
-    sb += gg * (xv(base + c) - mean) * rstd;
-  }
-  let a = sa / n;
-  let b = sb / n;
-  for (var c = 0u; c < p.cols; c++) {
-    let xhat = (xv(base + c) - mean) * rstd;
-    DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);
-  }
-}`,
   );
 }

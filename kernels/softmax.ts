@@ -1,22 +1,10 @@
 /**
  * Softmax over the last axis with a scale and an optional key mask: masked scores become the f32 minimum
- * before the softmax, as HF DistilBERT's masked_fill(finfo.min) does. Two layouts: one workgroup per row
- * (the reference, for GPUs), and one thread per row (`rowPerThread`, for CPU drivers, where each of the
- * workgroup version's barriers is a coroutine switch); tests prove them equal.
+ * before the softmax, as HF DistilBERT's masked_fill(finfo.min) does. Each kernel is written once and
+ * generated in both row layouts (`RowLayout`: a workgroup per row, the reference for GPUs, or a thread per
+ * row, its tuned twin for CPU drivers); the op table proves the two equal.
  */
-import {
-  F32_MIN,
-  kernel,
-  type KernelSpec,
-  ROW_KERNEL_HEAD,
-  ROW_PER_THREAD_HEAD,
-  ROW_THREADS,
-  rowReduce,
-} from "./common.ts";
-
-const T = ROW_THREADS;
-const HEAD = `${ROW_KERNEL_HEAD}
-  let mbase = (row / p.rows_per_mask) * p.cols;`;
+import { F32_MIN, kernel, type KernelSpec, ROW_WALKS, type RowLayout } from "./common.ts";
 
 const UNIFORMS = { rows: "u32", cols: "u32", rows_per_mask: "u32", scale: "f32" } as const;
 
@@ -37,64 +25,31 @@ const scoreOf = (masked: boolean) =>
   masked ? `select(${F32_MIN}, X[base + c] * p.scale, M[mbase + c] > 0.5)` : `X[base + c] * p.scale`;
 
 /** Scores [rows, cols]; mask [rows / rows_per_mask, cols] with 1 = keep, 0 = masked. */
-export function softmaxKernel(masked: boolean): KernelSpec {
-  const score = scoreOf(masked);
+export function softmaxKernel(masked: boolean, layout: RowLayout = "workgroup"): KernelSpec {
+  const score = scoreOf(masked), w = ROW_WALKS[layout];
   return forwardKernel(
     masked,
-    `${HEAD}
+    `${w.head}${masked ? "\n  let mbase = (row / p.rows_per_mask) * p.cols;" : ""}
   var acc = ${F32_MIN};
-  for (var c = lid.x; c < p.cols; c += ${T}u) { acc = max(acc, ${score}); }
-  ${rowReduce("max")}
+  ${w.cols} { acc = max(acc, ${score}); }
+  ${w.reduce("max")}
   let m = total;
   acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += exp(${score} - m); }
-  ${rowReduce("add")}
+  ${w.cols} { acc += exp(${score} - m); }
+  ${w.reduce("add")}
   let inv = 1.0 / total;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { Y[base + c] = exp(${score} - m) * inv; }
+  ${w.cols} { Y[base + c] = exp(${score} - m) * inv; }
 }`,
   );
 }
 
 /** dx = scale * y * (g - sum(g * y)); masked entries have y = 0 and so get no gradient. */
-export function softmaxBackwardKernel(): KernelSpec {
-  return backwardKernel(`${HEAD}
-  _ = mbase;
+export function softmaxBackwardKernel(layout: RowLayout = "workgroup"): KernelSpec {
+  const w = ROW_WALKS[layout];
+  return backwardKernel(`${w.head}
   var acc = 0.0;
-  for (var c = lid.x; c < p.cols; c += ${T}u) { acc += G[base + c] * Yv[base + c]; }
-  ${rowReduce("add")}
-  for (var c = lid.x; c < p.cols; c += ${T}u) { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
-}`);
-}
-
-const PER_THREAD_HEAD = `${ROW_PER_THREAD_HEAD}
-  let mbase = (row / p.rows_per_mask) * p.cols;`;
-
-/**
- * `softmaxKernel` with one thread per row, no workgroup memory, no barriers: its tuned twin for CPU drivers
- * (the reference is the workgroup version), proven equal: the op table runs every row-kernel row in both
- * layouts (tests/op_table.ts).
- */
-export function softmaxRowPerThreadKernel(masked: boolean): KernelSpec {
-  const score = scoreOf(masked);
-  return forwardKernel(
-    masked,
-    `${PER_THREAD_HEAD}
-  var m = ${F32_MIN};
-  for (var c = 0u; c < p.cols; c++) { m = max(m, ${score}); }
-  var total = 0.0;
-  for (var c = 0u; c < p.cols; c++) { total += exp(${score} - m); }
-  let inv = 1.0 / total;
-  for (var c = 0u; c < p.cols; c++) { Y[base + c] = exp(${score} - m) * inv; }
-}`,
-  );
-}
-
-/** `softmaxBackwardKernel` with one thread per row: its tuned twin, proven equal as the forward pair is. */
-export function softmaxBackwardRowPerThreadKernel(): KernelSpec {
-  return backwardKernel(`${PER_THREAD_HEAD}
-  _ = mbase;
-  var total = 0.0;
-  for (var c = 0u; c < p.cols; c++) { total += G[base + c] * Yv[base + c]; }
-  for (var c = 0u; c < p.cols; c++) { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
+  ${w.cols} { acc += G[base + c] * Yv[base + c]; }
+  ${w.reduce("add")}
+  ${w.cols} { DX[base + c] = p.scale * Yv[base + c] * (G[base + c] - total); }
 }`);
 }

@@ -2,41 +2,43 @@
  * `deno task bench tokenize`: single-threaded tokenizer throughput over a whole IMDB split (default: the
  * 25,000-review train split), with the Parquet read timed separately. A benchmark, not a test.
  */
-import { numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { runMain } from "./_cli.ts";
+import { type FlagTable, HELP_ROW, parseOrHelp } from "../train/flags.ts";
+import { TOKENIZE_FLAGS } from "./tokenize.ts";
 import { readBenchTexts, type TokenizerPass, tokenizerPass } from "../bench/tokenizer.ts";
 import { resolveImdbSplitOrSample } from "../data/imdb_source.ts";
 import { imdbSplitFlag } from "../data/tokenize_job.ts";
 import { bundledVocabPath } from "../data/tokenizer_files.ts";
 import { sharedDir, writeJsonFile } from "../util/fs.ts";
 
-const HELP = `deno task bench tokenize [flags]
+const USAGE = "deno task bench tokenize [flags]\n";
 
-  --data DIR|FILE   Parquet file or folder (default: ../shared/data/imdb if present, else the HF cache/download,
-                    else the bundled sample)
-  --split NAME      train | test | unsupervised (default train)
-  --max-length N    default 512
-  --vocab FILE      default the bundled distilbert-base-uncased vocab
-  --repeat N        timed passes, each with a fresh tokenizer (cold word cache); default 3
-  --json FILE       also write the results as JSON
-  -h, --help        this help`;
+const FLAGS = {
+  data: {
+    kind: "string",
+    metavar: "DIR|FILE",
+    help: "Parquet file or folder (default: ../shared/data/imdb if present, else the HF cache/download,\n" +
+      "else the bundled sample)",
+  },
+  split: TOKENIZE_FLAGS.split,
+  "max-length": TOKENIZE_FLAGS["max-length"],
+  vocab: { kind: "string", metavar: "FILE", help: "default the bundled distilbert-base-uncased vocab" },
+  repeat: {
+    kind: "int",
+    metavar: "N",
+    positive: true,
+    help: "timed passes, each with a fresh tokenizer (cold word cache); default 3",
+  },
+  json: { kind: "string", metavar: "FILE", help: "also write the results as JSON" },
+  ...HELP_ROW,
+} as const satisfies FlagTable;
 
 export async function benchTokenize(args: string[]): Promise<void> {
-  const { values } = parseFlags(args, {
-    data: { type: "string" },
-    split: { type: "string", default: "train" },
-    "max-length": { type: "string" },
-    vocab: { type: "string" },
-    repeat: { type: "string" },
-    json: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
-  const maxLength = numberFlag(values["max-length"], "--max-length", { integer: true, min: 2 }) ?? 512;
-  const repeat = numberFlag(values.repeat, "--repeat", { integer: true, positive: true }) ?? 3;
-  const split = imdbSplitFlag(values.split);
+  const values = parseOrHelp(args, USAGE, FLAGS, 18)?.values;
+  if (!values) return; // --help
+  const maxLength = values["max-length"] ?? 512;
+  const repeat = values.repeat ?? 3;
+  const split = imdbSplitFlag(values.split ?? "train");
   const shared = sharedDir();
   const data = values.data ?? (shared ? `${shared}data/imdb` : undefined);
   // Without --data or ../shared: the HF cache or hub, else (offline) the bundled 2,000-review sample.

@@ -29,6 +29,9 @@ export const TINY = [
   "8",
 ];
 
+/** A command line written as one string, split at white space: `words("--preset tiny --max-length 16")`. */
+export const words = (line: string): string[] => line.trim().split(/\s+/);
+
 /** `args` with some flags' values replaced (each flag must be in `args`). */
 export function withFlags(args: string[], values: Record<string, string>): string[] {
   const out = [...args];

@@ -10,6 +10,7 @@ import { hfConfigJson, presetConfig } from "../model/config.ts";
 import { initHostParams } from "../model/params.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
 import { gpuReady } from "./helpers.ts";
+import { words } from "./cli.ts";
 import { softmax, Tensor } from "../autograd/mod.ts";
 import { DeviceError } from "../util/errors.ts";
 
@@ -70,14 +71,7 @@ Deno.test("device error: an oversized binding that reaches the device stops trai
     [
       "--model",
       model,
-      "--train-samples",
-      "9",
-      "--batch-size",
-      "9",
-      "--max-length",
-      "512",
-      "--max-steps",
-      "1",
+      ...words("--train-samples 9 --batch-size 9 --max-length 512 --max-steps 1"),
       "--output",
       out,
     ],
@@ -116,14 +110,7 @@ Deno.test("device error: an allocation past maxBufferSize names the tensor", asy
     [
       "--model",
       model,
-      "--train-samples",
-      "8",
-      "--batch-size",
-      "8",
-      "--max-length",
-      "128",
-      "--max-steps",
-      "1",
+      ...words("--train-samples 8 --batch-size 8 --max-length 128 --max-steps 1"),
       "--output",
       out,
     ],
@@ -136,18 +123,7 @@ Deno.test("device error: an allocation past maxBufferSize names the tensor", asy
 Deno.test("device error: a lost device stops a resumed run; the earlier checkpoint is untouched", async () => {
   await gpuReady;
   const base = await Deno.makeTempDir(), out = join(base, "run");
-  const args = [
-    "--preset",
-    "tiny",
-    "--init",
-    "scratch",
-    "--train-samples",
-    "16",
-    "--batch-size",
-    "8",
-    "--max-length",
-    "32",
-  ];
+  const args = words("--preset tiny --init scratch --train-samples 16 --batch-size 8 --max-length 32");
   const first = await train([...args, "--max-steps", "1", "--output", out], {});
   assert.equal(first.code, 0, first.stderr);
   const checkpoint = join(out, "checkpoint-1");

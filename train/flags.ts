@@ -37,6 +37,9 @@ export type FlagTable = Record<string, FlagSpec>;
 /** `--help` and `-h`, which the other tasks' usage texts do not list. */
 export const HELP_FLAG = { help: { kind: "boolean", short: "h", hidden: true, help: "this text" } } as const;
 
+/** `-h, --help`, listed as the last row of a task's help (the tokenize and bench tasks). */
+export const HELP_ROW = { help: { kind: "boolean", short: "h", help: "this help" } } as const;
+
 type ValueOf<S extends FlagSpec> = S["kind"] extends "boolean" ? boolean
   : S["kind"] extends "string" ? string
   : number;
@@ -139,7 +142,7 @@ export function flagRows(
 ): string[] {
   const indent = " ".repeat(2 + width);
   return Object.entries(table).filter(([, spec]) => !spec.hidden).map(([name, spec]) => {
-    const label = `--${name}${spec.metavar ? ` ${spec.metavar}` : ""}`;
+    const label = `${spec.short ? `-${spec.short}, ` : ""}--${name}${spec.metavar ? ` ${spec.metavar}` : ""}`;
     return `  ${label.padEnd(width)}${describe(name, spec).split("\n").join(`\n${indent}`)}`;
   });
 }
@@ -147,6 +150,23 @@ export function flagRows(
 /** `--help`: the usage text, then the table's rows. */
 export function helpText(usage: string, table: FlagTable, width: number): string {
   return [usage, ...flagRows(table, width)].join("\n");
+}
+
+/**
+ * A task's flags parsed against `table` (which must have `help`), or null after printing `--help` (the
+ * usage text, then the rows, labels padded to `width`) when it was asked for.
+ */
+export function parseOrHelp<T extends FlagTable>(
+  args: string[],
+  usage: string,
+  table: T,
+  width: number,
+  opts: { positionals?: boolean } = {},
+): ReturnType<typeof parseFlags<T>> | null {
+  const parsed = parseFlags(args, table, opts);
+  if (!parsed.values.help) return parsed;
+  console.log(helpText(usage, table, width));
+  return null;
 }
 
 /** `max-length` → `maxLength`. */

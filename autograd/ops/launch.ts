@@ -1,6 +1,7 @@
 /** What every op shares: launching a kernel on named tensors, shape checks, and the row-kernel layout. */
-import { gpu } from "../runtime.ts";
+import { gpu, grid } from "../runtime.ts";
 import { fmtShape, type Tensor } from "../tensor.ts";
+import type { RowLayout } from "../../kernels/common.ts";
 
 export { launchOp } from "../tensor.ts";
 
@@ -18,7 +19,13 @@ export function sameShape(a: Tensor, b: Tensor, op: string): void {
  * a thread per row with no barriers (CPU drivers, where a barrier is a coroutine switch). The settings'
  * `rowLayout` forces one (tests prove the two equal).
  */
-export function rowKernelLayout(): "workgroup" | "thread" {
+export function rowKernelLayout(): RowLayout {
   const rt = gpu();
   return rt.settings.rowLayout ?? (rt.isCpu ? "thread" : "workgroup");
+}
+
+/** The row-kernel layout for this adapter and the launch count of `rows` rows in it. */
+export function rowLaunch(rows: number) {
+  const layout = rowKernelLayout();
+  return { layout, count: layout === "thread" ? perThread(rows) : { workgroups: grid(rows) } };
 }

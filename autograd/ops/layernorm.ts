@@ -1,15 +1,12 @@
 /** Layer norm over the last axis, and its fused residual form, in the adapter's row-kernel layout. */
-import { grid } from "../runtime.ts";
 import { fmtShape, Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
 import {
   layerNormBackwardKernel,
-  layerNormBackwardRowPerThreadKernel,
   layerNormGammaTermsKernel,
   layerNormKernel,
-  layerNormRowPerThreadKernel,
 } from "../../kernels/layernorm.ts";
-import { launchOp, perThread, rowKernelLayout, sameShape } from "./launch.ts";
+import { launchOp, perThread, rowLaunch, sameShape } from "./launch.ts";
 import { columnSumsRaw } from "./reduce.ts";
 
 /** Layer norm over the last axis with affine gamma/beta (biased variance, as PyTorch). */
@@ -37,11 +34,15 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
   const rows = x.size / cols;
   const y = new Tensor(x.shape);
   const stats = new Tensor([rows, 2]);
-  const threadPerRow = rowKernelLayout() === "thread";
-  const count = threadPerRow ? perThread(rows) : { workgroups: grid(rows) };
-  const forward = threadPerRow ? layerNormRowPerThreadKernel(residual) : layerNormKernel(residual);
+  const { layout, count } = rowLaunch(rows);
   const xs: Record<string, Tensor> = residual ? { X: x, R: inputs[1] } : { X: x };
-  launchOp(forward, "layer_norm", { ...xs, GAMMA: gamma, BETA: beta, Y: y, STATS: stats }, {
+  launchOp(layerNormKernel(residual, layout), "layer_norm", {
+    ...xs,
+    GAMMA: gamma,
+    BETA: beta,
+    Y: y,
+    STATS: stats,
+  }, {
     rows,
     cols,
     eps,
@@ -50,10 +51,13 @@ function layerNormOf(inputs: Tensor[], gamma: Tensor, beta: Tensor, eps: number)
     let dx: Tensor | null = null, dGamma: Tensor | null = null, dBeta: Tensor | null = null;
     if (inputs.some((t) => t.requiresGrad)) {
       dx = new Tensor(x.shape);
-      const backward = threadPerRow
-        ? layerNormBackwardRowPerThreadKernel(residual)
-        : layerNormBackwardKernel(residual);
-      launchOp(backward, "layer_norm_backward", { ...xs, GAMMA: gamma, STATS: stats, G: g, DX: dx }, {
+      launchOp(layerNormBackwardKernel(residual, layout), "layer_norm_backward", {
+        ...xs,
+        GAMMA: gamma,
+        STATS: stats,
+        G: g,
+        DX: dx,
+      }, {
         rows,
         cols,
       }, count);

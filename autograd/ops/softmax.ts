@@ -1,14 +1,8 @@
 /** Softmax over the last axis (scaled, optionally key-masked), in the adapter's row-kernel layout. */
-import { grid } from "../runtime.ts";
 import { fmtShape, Tensor } from "../tensor.ts";
 import { record } from "../tape.ts";
-import {
-  softmaxBackwardKernel,
-  softmaxBackwardRowPerThreadKernel,
-  softmaxKernel,
-  softmaxRowPerThreadKernel,
-} from "../../kernels/softmax.ts";
-import { launchOp, perThread, rowKernelLayout } from "./launch.ts";
+import { softmaxBackwardKernel, softmaxKernel } from "../../kernels/softmax.ts";
+import { launchOp, rowLaunch } from "./launch.ts";
 
 /**
  * Softmax over the last axis of `x * scale`. With `mask` ([batch, cols], 1 = keep), rows are grouped into
@@ -28,14 +22,17 @@ export function softmax(x: Tensor, opts: { scale?: number; mask?: Tensor } = {})
   }
   const y = new Tensor(x.shape);
   const u = { rows, cols, rows_per_mask: rowsPerMask, scale: scaleBy };
-  const threadPerRow = rowKernelLayout() === "thread";
-  const count = threadPerRow ? perThread(rows) : { workgroups: grid(rows) };
-  const forward = threadPerRow ? softmaxRowPerThreadKernel(!!opts.mask) : softmaxKernel(!!opts.mask);
-  launchOp(forward, "softmax", opts.mask ? { X: x, M: opts.mask, Y: y } : { X: x, Y: y }, u, count);
+  const { layout, count } = rowLaunch(rows);
+  launchOp(
+    softmaxKernel(!!opts.mask, layout),
+    "softmax",
+    opts.mask ? { X: x, M: opts.mask, Y: y } : { X: x, Y: y },
+    u,
+    count,
+  );
   return record(y, [x], (g) => {
     const dx = new Tensor(x.shape);
-    const backward = threadPerRow ? softmaxBackwardRowPerThreadKernel() : softmaxBackwardKernel();
-    launchOp(backward, "softmax_backward", { Yv: y, G: g, DX: dx }, u, count);
+    launchOp(softmaxBackwardKernel(layout), "softmax_backward", { Yv: y, G: g, DX: dx }, u, count);
     return [dx];
   }, [y]);
 }
