@@ -78,6 +78,18 @@ class RowLoader {
     });
     return `vec4f(${parts.join(", ")})`;
   }
+  /**
+   * This thread's row r, chunk by chunk: `let {name}{r}_{c}` loaded from each array of `loads` (the row starts
+   * at `off{r}`), and a zeroed `var {acc}{r}_{c}` for each accumulator.
+   */
+  rowRegisters(r: number, loads: Record<string, string>, accumulators: string[]): string[] {
+    return range(this.chunks).flatMap((c) => [
+      ...Object.entries(loads).map(([name, arr]) =>
+        `  let ${name}${r}_${c} = ${this.load(arr, `off${r}`, c)};`
+      ),
+      ...accumulators.map((acc) => `  var ${acc}${r}_${c} = vec4f(0.0);`),
+    ]);
+  }
   /** Stores vec4f `value` as chunk c of the row at `base` of f32 array `arr`. */
   store(arr: string, base: string, c: number, value: string): string {
     if (this.vec) return `${arr}[${base} / 4u + ${c}u] = ${value};`;
@@ -143,9 +155,8 @@ export function attentionForwardKernel(cfg: AttentionKernelConfig): KernelSpec {
   const out: string[] = [];
   const f32Type = L.type(false);
   for (const r of R) {
-    for (const c of C) out.push(`  let q${r}_${c} = ${L.load("Q", `off${r}`, c)};`);
+    out.push(...L.rowRegisters(r, { q: "Q" }, ["o"]));
     out.push(`  var m${r} = ${F32_MIN};`, `  var l${r} = 0.0;`);
-    for (const c of C) out.push(`  var o${r}_${c} = vec4f(0.0);`);
   }
   out.push(`  for (var j0 = 0u; j0 < p.seq; j0 += ${KEY_BLOCK}u) {`);
   for (const k of KB) {
@@ -217,13 +228,9 @@ export function attentionBackwardQueryKernel(cfg: AttentionKernelConfig): Kernel
   const f32Type = L.type(false);
   const out: string[] = [];
   for (const r of R) {
-    for (const c of C) {
-      out.push(`  let q${r}_${c} = ${L.load("Q", `off${r}`, c)};`);
-      out.push(`  let g${r}_${c} = ${L.load("DO", `off${r}`, c)};`);
-    }
+    out.push(...L.rowRegisters(r, { q: "Q", g: "DO" }, ["dq"]));
     out.push(`  let st${r} = ROWS[bh * p.seq + at${r}];`);
     out.push(`  let m${r} = st${r}.x;`, `  let il${r} = st${r}.y;`, `  let d${r} = st${r}.z;`);
-    for (const c of C) out.push(`  var dq${r}_${c} = vec4f(0.0);`);
   }
   out.push(`  for (var j = 0u; j < p.seq; j++) {`);
   out.push(`    let kb = head_base + j * ${cfg.headDim}u;`);
@@ -268,12 +275,7 @@ export function attentionBackwardKeyKernel(cfg: AttentionKernelConfig): KernelSp
   const f32Type = L.type(false);
   const out: string[] = [];
   for (const r of R) {
-    for (const c of C) {
-      out.push(`  let k${r}_${c} = ${L.load("K", `off${r}`, c)};`);
-      out.push(`  let v${r}_${c} = ${L.load("V", `off${r}`, c)};`);
-      out.push(`  var dk${r}_${c} = vec4f(0.0);`);
-      out.push(`  var dv${r}_${c} = vec4f(0.0);`);
-    }
+    out.push(...L.rowRegisters(r, { k: "K", v: "V" }, ["dk", "dv"]));
     out.push(`  let keep${r} = MASK[b * p.seq + at${r}] > 0.5;`);
   }
   out.push(`  for (var i = 0u; i < p.seq; i++) {`);

@@ -11,6 +11,7 @@ import {
   perElementKernel,
   ROW_WALKS,
   type RowLayout,
+  type RowWalk,
 } from "./common.ts";
 
 /**
@@ -41,21 +42,30 @@ const backwardKernel = (residual: boolean, body: string) =>
 ${body}`,
   );
 
+/**
+ * Two means over the row in turn, each visible to every thread of the row: `let first[0] = mean(first[1])`,
+ * then `let second[0] = mean(second[1])`, whose expression may use the first (`c` is the column).
+ */
+const twoRowMeans = (w: RowWalk, first: [string, string], second: [string, string]) => `
+  let n = f32(p.cols);
+  var acc = 0.0;
+  ${w.cols} { acc += ${first[1]}; }
+  ${w.reduce("add")}
+  let ${first[0]} = total / n;
+  acc = 0.0;
+  ${w.cols} { acc += ${second[1]}; }
+  ${w.reduce("add")}
+  let ${second[0]} = total / n;`;
+
 /** Y = (X - mean) * rstd * gamma + beta; STATS[row] = (mean, rstd) for the backward pass. */
 export function layerNormKernel(residual = false, layout: RowLayout = "workgroup"): KernelSpec {
   const w = ROW_WALKS[layout];
   return forwardKernel(
     residual,
-    `${w.head}
-  let n = f32(p.cols);
-  var acc = 0.0;
-  ${w.cols} { acc += xv(base + c); }
-  ${w.reduce("add")}
-  let mean = total / n;
-  acc = 0.0;
-  ${w.cols} { let d = xv(base + c) - mean; acc += d * d; }
-  ${w.reduce("add")}
-  let rstd = inverseSqrt(total / n + p.eps);
+    `${w.head}${
+      twoRowMeans(w, ["mean", "xv(base + c)"], ["variance", "(xv(base + c) - mean) * (xv(base + c) - mean)"])
+    }
+  let rstd = inverseSqrt(variance + p.eps);
   ${w.cols} { Y[base + c] = (xv(base + c) - mean) * rstd * GAMMA[c] + BETA[c]; }
   if (${w.leader}) { STATS[2u * row] = mean; STATS[2u * row + 1u] = rstd; }
 }`,
@@ -68,17 +78,13 @@ export function layerNormBackwardKernel(residual = false, layout: RowLayout = "w
   return backwardKernel(
     residual,
     `${w.head}
-  let n = f32(p.cols);
   let mean = STATS[2u * row];
-  let rstd = STATS[2u * row + 1u];
-  var acc = 0.0;
-  ${w.cols} { acc += G[base + c] * GAMMA[c]; }
-  ${w.reduce("add")}
-  let a = total / n;
-  acc = 0.0;
-  ${w.cols} { acc += G[base + c] * GAMMA[c] * (xv(base + c) - mean) * rstd; }
-  ${w.reduce("add")}
-  let b = total / n;
+  let rstd = STATS[2u * row + 1u];${
+      twoRowMeans(w, ["a", "G[base + c] * GAMMA[c]"], [
+        "b",
+        "G[base + c] * GAMMA[c] * (xv(base + c) - mean) * rstd",
+      ])
+    }
   ${w.cols} {
     let xhat = (xv(base + c) - mean) * rstd;
     DX[base + c] = rstd * (G[base + c] * GAMMA[c] - a - xhat * b);

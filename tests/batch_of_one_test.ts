@@ -7,22 +7,24 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { assertClean, cli, SAMPLE_TEST, SAMPLE_TRAIN, withTempDir, words } from "./cli.ts";
 
-/** `deno task train` of the tiny preset at 16 tokens on the bundled sample, with `flags`, into `run`. */
-const trainTiny = (flags: string, run: string) =>
-  cli("train", [
+/**
+ * `deno task train` of the tiny preset at 16 tokens on the bundled sample, with `flags`, into `dir`/run: it
+ * must exit cleanly and write the final model. Returns the run directory.
+ */
+async function trainTiny(flags: string, dir: string): Promise<string> {
+  const run = join(dir, "run");
+  const r = await cli("train", [
     ...words(`--preset tiny --max-length 16 ${flags}`),
     ...["--data", SAMPLE_TRAIN, "--eval-data", SAMPLE_TEST, "--output", run],
   ]);
+  assertClean(r, `train ${flags}`);
+  assert.ok(await Deno.stat(join(run, "model.safetensors")), "the final model was written");
+  return run;
+}
 
 Deno.test("batch of one: train 9 rows in batches of 8, then predict one text, --file of 1 and 33 lines, eval --batch-size 1", async () => {
   await withTempDir(async (dir) => {
-    const run = join(dir, "run");
-    const train = await trainTiny(
-      "--train-samples 9 --eval-samples 5 --batch-size 8 --eval-batch-size 4",
-      run,
-    );
-    assertClean(train, "train --train-samples 9 --batch-size 8");
-    assert.ok(await Deno.stat(join(run, "model.safetensors")), "the final model was written");
+    const run = await trainTiny("--train-samples 9 --eval-samples 5 --batch-size 8 --eval-batch-size 4", dir);
 
     const one = join(dir, "one.txt"), many = join(dir, "many.txt");
     await Deno.writeTextFile(one, "A single review.\n");
@@ -50,17 +52,14 @@ Deno.test("batch of one: train 9 rows in batches of 8, then predict one text, --
 
 Deno.test("batch of one: a final 1-row micro-batch under --grad-accum 3, and an eval whose last batch has 1 row", async () => {
   await withTempDir(async (dir) => {
-    const run = join(dir, "run");
     // 9 rows in micro-batches of 4: 4 + 4 + 1, one optimizer step; 10 eval rows in batches of 3: 3+3+3+1
     // (the same last batch as --eval-batch-size 3 on 1,000 rows, at a hundredth of the cost).
-    const r = await trainTiny(
+    const run = await trainTiny(
       "--train-samples 9 --batch-size 4 --grad-accum 3 --eval-samples 10 --eval-batch-size 3",
-      run,
+      dir,
     );
-    assertClean(r, "train --grad-accum 3 --eval-batch-size 3");
     const metrics = JSON.parse(await Deno.readTextFile(join(run, "metrics.json")));
     assert.equal(metrics.step, 1);
     assert.equal(metrics.eval_samples, 10);
-    assert.ok(await Deno.stat(join(run, "model.safetensors")), "the final model was written");
   });
 });

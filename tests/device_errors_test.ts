@@ -61,28 +61,37 @@ function assertDeviceError(r: { code: number; stderr: string }, pattern: RegExp)
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 
-Deno.test("device error: an oversized binding that reaches the device stops train; the output is not created", async () => {
+/**
+ * `train` of a tiny model with `changes` to its config, `flags` and `env`, must stop with a device error
+ * matching `message`, and leave no output directory behind.
+ */
+async function assertTrainStopsCleanly(
+  changes: Record<string, number>,
+  flags: string,
+  env: Record<string, string>,
+  message: RegExp,
+) {
   await gpuReady;
+  const model = await modelDir(changes);
+  const out = join(await Deno.makeTempDir(), "run");
+  const r = await train(["--model", model, ...words(flags), "--output", out], env);
+  assertDeviceError(r, message);
+  assert.equal(await exists(out), false, "nothing written");
+}
+
+Deno.test("device error: an oversized binding that reaches the device stops train; the output is not created", async () => {
   // 16 heads at 512 tokens: the unfused scores of 9 rows are 151 MB, over a 128 MiB storage binding. The
   // host-side checks and the automatic split are turned off, so wgpu's own validation reports it.
-  const model = await modelDir({ dim: 64, n_heads: 16, hidden_dim: 128, n_layers: 1 });
-  const out = join(await Deno.makeTempDir(), "run");
-  const r = await train(
-    [
-      "--model",
-      model,
-      ...words("--train-samples 9 --batch-size 9 --max-length 512 --max-steps 1"),
-      "--output",
-      out,
-    ],
+  await assertTrainStopsCleanly(
+    { dim: 64, n_heads: 16, hidden_dim: 128, n_layers: 1 },
+    "--train-samples 9 --batch-size 9 --max-length 512 --max-steps 1",
     {
       DISTILBERT_ATTENTION: "unfused",
       DISTILBERT_SKIP_LIMIT_CHECKS: "1",
       DISTILBERT_WEBGPU_LIMITS: "default",
     },
+    /binding.*(exceeds|limit)/i,
   );
-  assertDeviceError(r, /binding.*(exceeds|limit)/i);
-  assert.equal(await exists(out), false, "nothing written");
 });
 
 Deno.test("a limit the host sees is refused before it is recorded, naming the kernel, shapes and limit", async () => {
@@ -102,22 +111,13 @@ Deno.test("a limit the host sees is refused before it is recorded, naming the ke
 });
 
 Deno.test("device error: an allocation past maxBufferSize names the tensor", async () => {
-  await gpuReady;
   // An FFN 70,000 wide: 8 rows of 128 tokens make a 287 MB activation, over the default 256 MiB buffer.
-  const model = await modelDir({ hidden_dim: 70000, n_layers: 1 });
-  const out = join(await Deno.makeTempDir(), "run");
-  const r = await train(
-    [
-      "--model",
-      model,
-      ...words("--train-samples 8 --batch-size 8 --max-length 128 --max-steps 1"),
-      "--output",
-      out,
-    ],
+  await assertTrainStopsCleanly(
+    { hidden_dim: 70000, n_layers: 1 },
+    "--train-samples 8 --batch-size 8 --max-length 128 --max-steps 1",
     { DISTILBERT_WEBGPU_LIMITS: "default", DISTILBERT_SKIP_LIMIT_CHECKS: "1" },
+    /tensor \[\d+, 70000\].*maxBufferSize/,
   );
-  assertDeviceError(r, /tensor \[\d+, 70000\].*maxBufferSize/);
-  assert.equal(await exists(out), false, "nothing written");
 });
 
 Deno.test("device error: a lost device stops a resumed run; the earlier checkpoint is untouched", async () => {

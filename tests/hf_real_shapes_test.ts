@@ -29,23 +29,32 @@ function reference() {
 
 const tensors = async (path: string) => (await readSafetensors(path)).tensors;
 
+type Tolerance = Parameters<typeof assertMatchesHf>[3];
+type MatchOptions = Parameters<typeof assertMatchesHf>[4];
+
+/** Our pass over the reference's `kind` batch against transformers' results for it. */
+async function matchCase(kind: "train" | "eval", tol: Tolerance, opts?: MatchOptions) {
+  const { dir } = await reference();
+  return await assertMatchesHf(
+    join(dir, "model"),
+    await tensors(join(dir, `${kind}.safetensors`)),
+    await tensors(join(dir, `${kind}_expected.safetensors`)),
+    tol,
+    opts,
+  );
+}
+
 Deno.test({
   name:
     "hf: base-size train step at 16 × 512: logits, loss, gradient norm and every gradient equal transformers'",
   ignore: !hf,
   fn: async () => {
-    const { dir, summary } = await reference();
+    const { summary } = await reference();
     assert.ok(
       summary.train_f32_vs_f64 < 1e-4,
       `the reference is ill-conditioned: ${JSON.stringify(summary)}`,
     );
-    const inputs = await tensors(join(dir, "train.safetensors"));
-    const worst = await assertMatchesHf(
-      join(dir, "model"),
-      inputs,
-      await tensors(join(dir, "train_expected.safetensors")),
-      GOLDEN,
-    );
+    const worst = await matchCase("train", GOLDEN);
     const normRel = Math.abs(worst.gradNorm! / summary.train_grad_norm - 1);
     assert.ok(normRel <= 1e-4, `gradient norm ${worst.gradNorm} vs ${summary.train_grad_norm}`);
     console.log(
@@ -61,14 +70,7 @@ Deno.test({
     "hf: base-size evaluation at 32 × 512 (padded rows, two passes on a 128 MiB binding) gives transformers' logits",
   ignore: !hf,
   fn: async () => {
-    const { dir } = await reference();
-    const worst = await assertMatchesHf(
-      join(dir, "model"),
-      await tensors(join(dir, "eval.safetensors")),
-      await tensors(join(dir, "eval_expected.safetensors")),
-      GOLDEN,
-      { logitsOnly: true },
-    );
+    const worst = await matchCase("eval", GOLDEN, { logitsOnly: true });
     console.log(`  32 × 512 vs transformers: ${JSON.stringify(worst)}`);
   },
 });
@@ -78,14 +80,7 @@ Deno.test({
     "hf: base-size train step at 16 × 512 in mixed precision (--fp16) within the fp16 bounds of transformers'",
   ignore: !hf || !(await gpuReady).summary.shaderF16,
   fn: async () => {
-    const { dir } = await reference();
-    const worst = await assertMatchesHf(
-      join(dir, "model"),
-      await tensors(join(dir, "train.safetensors")),
-      await tensors(join(dir, "train_expected.safetensors")),
-      FP16,
-      { fp16: true },
-    );
+    const worst = await matchCase("train", FP16, { fp16: true });
     console.log(`  16 × 512 fp16 vs transformers f32: ${JSON.stringify(worst)}`);
   },
 });

@@ -147,6 +147,9 @@ const MODEL_CONFIG: HubFileRef = {
   filename: "config.json",
 };
 
+/** Where the fake hub serves IMDB's train split. */
+const IMDB_TRAIN_URL = "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet";
+
 async function withHub(
   files: Record<string, Blob>,
   fn: (hub: FakeHub, env: HubEnv, home: string) => Promise<void>,
@@ -193,7 +196,7 @@ Deno.test("hub: download follows the redirect into HF's cache layout; token stay
   const blob = await makeParquetBlob(50_000, 1);
   const cfg = await makeJsonBlob(2);
   await withHub({
-    "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet": blob,
+    [IMDB_TRAIN_URL]: blob,
     "/distilbert-base-uncased/resolve/main/config.json": cfg,
   }, async (hub, env, home) => {
     const withToken = { ...env, HF_TOKEN: TOKEN };
@@ -239,68 +242,55 @@ Deno.test("hub: 404 and 401 are one-line errors that never show the token", asyn
 
 Deno.test("hub: a transfer cut in the middle leaves only .incomplete; the retry resumes with Range", async () => {
   const blob = await makeParquetBlob(400_000, 3);
-  await withHub(
-    { "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet": blob },
-    async (
-      hub,
-      env,
-      home,
-    ) => {
-      hub.cutNext = true;
-      const noRetry = { ...env, DISTILBERT_WEBGPU_HUB_RETRIES: "0" };
-      await assert.rejects(hubFile(IMDB_TRAIN, { env: noRetry, progress: false }), (e) => {
-        assert.ok(e instanceof UserError);
-        assert.match(
-          e.message,
-          new RegExp(`download interrupted after \\d+ of ${blob.data.length} bytes.*run again to resume$`),
-        );
-        return true;
-      });
-      const repo = `${home}/hub/datasets--stanfordnlp--imdb`;
-      const files = await listFiles(repo);
-      assert.deepEqual(files, [`blobs/${blob.sha}.incomplete`], "nothing under a final name after a cut");
-      assert.equal(await cachedHubFile(IMDB_TRAIN, env), null);
-      const partial = (await Deno.stat(`${repo}/blobs/${blob.sha}.incomplete`)).size;
-      assert.ok(partial > 0 && partial < blob.data.length, `partial size ${partial}`);
+  await withHub({ [IMDB_TRAIN_URL]: blob }, async (hub, env, home) => {
+    hub.cutNext = true;
+    const noRetry = { ...env, DISTILBERT_WEBGPU_HUB_RETRIES: "0" };
+    await assert.rejects(hubFile(IMDB_TRAIN, { env: noRetry, progress: false }), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(
+        e.message,
+        new RegExp(`download interrupted after \\d+ of ${blob.data.length} bytes.*run again to resume$`),
+      );
+      return true;
+    });
+    const repo = `${home}/hub/datasets--stanfordnlp--imdb`;
+    const files = await listFiles(repo);
+    assert.deepEqual(files, [`blobs/${blob.sha}.incomplete`], "nothing under a final name after a cut");
+    assert.equal(await cachedHubFile(IMDB_TRAIN, env), null);
+    const partial = (await Deno.stat(`${repo}/blobs/${blob.sha}.incomplete`)).size;
+    assert.ok(partial > 0 && partial < blob.data.length, `partial size ${partial}`);
 
-      const path = await hubFile(IMDB_TRAIN, { env, progress: false });
-      assert.deepEqual(await Deno.readFile(path), blob.data);
-      assert.equal(hub.cdnRanges.at(-1), `bytes=${partial}-`, "the retry asked for the rest only");
-      assert.deepEqual(await listFiles(repo), [
-        `blobs/${blob.sha}`,
-        "refs/main",
-        `snapshots/${COMMIT}/plain_text/train-00000-of-00001.parquet`,
-      ]);
-    },
-  );
+    const path = await hubFile(IMDB_TRAIN, { env, progress: false });
+    assert.deepEqual(await Deno.readFile(path), blob.data);
+    assert.equal(hub.cdnRanges.at(-1), `bytes=${partial}-`, "the retry asked for the rest only");
+    assert.deepEqual(await listFiles(repo), [
+      `blobs/${blob.sha}`,
+      "refs/main",
+      `snapshots/${COMMIT}/plain_text/train-00000-of-00001.parquet`,
+    ]);
+  });
 });
 
 Deno.test("hub: HF_HUB_OFFLINE uses the cache and never the network; a missing file says offline", async () => {
   const blob = await makeParquetBlob(1000, 4);
-  await withHub(
-    { "/datasets/stanfordnlp/imdb/resolve/main/plain_text/train-00000-of-00001.parquet": blob },
-    async (
-      hub,
-      env,
-    ) => {
-      const offline = { ...env, HF_HUB_OFFLINE: "1" };
-      await assert.rejects(hubFile(IMDB_TRAIN, { env: offline, progress: false }), (e) => {
-        assert.ok(e instanceof UserError);
-        assert.match(
-          e.message,
-          /^offline \(HF_HUB_OFFLINE=1\) and dataset stanfordnlp\/imdb\/plain_text\/train/,
-        );
-        return true;
-      });
-      await assert.rejects(resolveImdbSplit("train", { env: offline }), /offline .*pass --data/);
-      assert.equal(hub.requests, 0);
-      const path = await hubFile(IMDB_TRAIN, { env, progress: false });
-      const requests = hub.requests;
-      assert.equal(await hubFile(IMDB_TRAIN, { env: offline, progress: false }), path);
-      assert.deepEqual(await resolveImdbSplit("train", { env: offline }), { path, source: "cache" });
-      assert.equal(hub.requests, requests);
-    },
-  );
+  await withHub({ [IMDB_TRAIN_URL]: blob }, async (hub, env) => {
+    const offline = { ...env, HF_HUB_OFFLINE: "1" };
+    await assert.rejects(hubFile(IMDB_TRAIN, { env: offline, progress: false }), (e) => {
+      assert.ok(e instanceof UserError);
+      assert.match(
+        e.message,
+        /^offline \(HF_HUB_OFFLINE=1\) and dataset stanfordnlp\/imdb\/plain_text\/train/,
+      );
+      return true;
+    });
+    await assert.rejects(resolveImdbSplit("train", { env: offline }), /offline .*pass --data/);
+    assert.equal(hub.requests, 0);
+    const path = await hubFile(IMDB_TRAIN, { env, progress: false });
+    const requests = hub.requests;
+    assert.equal(await hubFile(IMDB_TRAIN, { env: offline, progress: false }), path);
+    assert.deepEqual(await resolveImdbSplit("train", { env: offline }), { path, source: "cache" });
+    assert.equal(hub.requests, requests);
+  });
 });
 
 Deno.test("hub: without etag or commit headers the file lands directly in snapshots/main", async () => {
