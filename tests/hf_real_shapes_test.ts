@@ -51,7 +51,7 @@ Deno.test({
   fn: async () => {
     const { summary } = await reference();
     assert.ok(
-      summary.train_f32_vs_f64 < 1e-4,
+      summary.train_f32_vs_f64 < 1e-4 && summary.train_grad_f32_vs_f64 < 1e-4,
       `the reference is ill-conditioned: ${JSON.stringify(summary)}`,
     );
     const worst = await matchCase("train", GOLDEN);

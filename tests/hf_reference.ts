@@ -147,6 +147,9 @@ export async function assertMatchesHf(
     ...[...expected].filter(([k]) => k.startsWith("grad.")).map(([, t]) => maxAbs(t.data)),
   );
   let worst = 0, checked = 0, normSq = 0;
+  // Every gradient is compared before failing, so one failure names all that are off (one parameter, a
+  // layer, or all of them point at different causes).
+  const failures: string[] = [];
   for (const [name, t] of model.params) {
     const ref = expected.get(`grad.${name}`);
     assert.ok(ref, `transformers has no parameter ${name}`);
@@ -158,10 +161,23 @@ export async function assertMatchesHf(
     const refMax = maxAbs(ref.data);
     const tiny = refMax < 1e-6 * globalMax;
     const bound = tiny ? (fp16 ? tol.grad : 1e-6) * globalMax : tol.grad * refMax;
-    assert.ok(diff <= bound, `gradient of ${name}: max diff ${diff} (its max ${refMax})`);
+    if (!(diff <= bound)) {
+      const at = got.findIndex((g, i) => Math.abs(g - ref.data[i]) === diff);
+      failures.push(
+        `${name}: max diff ${diff} (its max ${refMax}; at [${at}]: ours ${got[at]}, transformers' ${
+          ref.data[at]
+        })`,
+      );
+    }
     if (!tiny) worst = Math.max(worst, diff / refMax);
     checked++;
   }
+  assert.deepEqual(
+    failures,
+    [],
+    `${failures.length} of ${checked} gradients differ (logits ${logitDiff}, loss ${lossRel} relative: ` +
+      `within bounds):\n${failures.join("\n")}`,
+  );
   assert.equal(checked, [...expected.keys()].filter((k) => k.startsWith("grad.")).length, "every parameter");
   logitsT.dispose();
   lossT.dispose();
