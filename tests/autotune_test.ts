@@ -9,10 +9,9 @@ import { dispatchMatmul } from "../autograd/ops/matmul.ts";
 import { planFromName } from "../autograd/matmul_plan.ts";
 import { matmulCandidates, workgroupBytes, type WorkgroupLimits } from "../autograd/autotune/candidates.ts";
 import { timeRuns, timestampSpanMs, timingMethod } from "../autograd/autotune/timing.ts";
-import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { benchMatmul } from "../tasks/bench_matmul.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
-import { gpuReady } from "./helpers.ts";
+import { gpuReady, withTempAutotuneCache } from "./helpers.ts";
 
 const LIMITS: WorkgroupLimits = {
   maxComputeInvocationsPerWorkgroup: 256,
@@ -78,27 +77,17 @@ async function benchOutput(args: string[]): Promise<string> {
   return lines.join("\n");
 }
 
-Deno.test("bench matmul: reuses cached choices, --retune times again", async () => {
-  await gpuReady;
-  const dir = await Deno.makeTempDir();
-  const prev = Deno.env.get("XDG_CACHE_HOME");
-  Deno.env.set("XDG_CACHE_HOME", dir);
-  useDiskAutotuneCache();
-  // 160³ is one tuned bucket that no other test of this file (or process) has cached.
-  const args = ["--sizes", "160", "--no-distilbert", "--cell-ms", "5", "--variants", "rb8x8"];
-  try {
+Deno.test("bench matmul: reuses cached choices, --retune times again", () =>
+  withTempAutotuneCache(async () => {
+    // 160³ is one tuned bucket that no other test of this file (or process) has cached.
+    const args = ["--sizes", "160", "--no-distilbert", "--cell-ms", "5", "--variants", "rb8x8"];
     const first = await benchOutput(args);
     assert.match(first, /autotune: 1 shapes timed or by heuristic, 0 from the cache/);
-    assert.match(first, /matmul autotune NN b1 m256 n256 k256 a444: /);
+    assert.match(first, /matmul autotune NN b1 m256 n256 k256 a444: \S+ \(.*GFLOP\/s\)/);
     const second = await benchOutput(args);
     assert.match(second, /autotune: 0 shapes timed or by heuristic, 1 from the cache/);
     assert.doesNotMatch(second, /matmul autotune NN/);
     const third = await benchOutput([...args, "--retune"]);
     assert.match(third, /autotune: 1 shapes timed or by heuristic, 0 from the cache \(--retune\)/);
-    assert.match(third, /matmul autotune NN b1 m256 n256 k256 a444: /);
-  } finally {
-    if (prev === undefined) Deno.env.delete("XDG_CACHE_HOME");
-    else Deno.env.set("XDG_CACHE_HOME", prev);
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+    assert.match(third, /matmul autotune NN b1 m256 n256 k256 a444: \S+ \(.*GFLOP\/s\)/);
+  }));
