@@ -175,8 +175,30 @@ export class GpuRuntime {
   }
 
   private getPass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    if (!this.pass) {
+      this.pass = this.getEncoder().beginComputePass({ timestampWrites: this.passTimestamps?.() });
+    }
     return this.pass;
+  }
+
+  /** While set, each new compute pass writes its start and end timestamps where this says (autotune/timing.ts). */
+  private passTimestamps: (() => GPUComputePassTimestampWrites | undefined) | null = null;
+
+  /** Whether the device has `timestamp-query` (passes can be timed on the GPU's own clock). */
+  get hasTimestamps(): boolean {
+    return this.device.features.has("timestamp-query");
+  }
+
+  /** Runs `record` with each compute pass it opens timestamped by `writes`, then submits: only its passes. */
+  recordTimedPasses(writes: () => GPUComputePassTimestampWrites | undefined, record: () => void): void {
+    this.flush();
+    this.passTimestamps = writes;
+    try {
+      record();
+    } finally {
+      this.flush();
+      this.passTimestamps = null;
+    }
   }
 
   private endPass(): GPUCommandEncoder {
@@ -361,8 +383,10 @@ export function initGpu(options: RuntimeOptions = runtimeOptionsFromEnv()): Prom
       if (!adapter) throw new UserError(NO_ADAPTER);
       let descriptor: GPUDeviceDescriptor = {};
       if (options.limits === "adapter") {
-        const features: GPUFeatureName[] = [];
-        if (adapter.features.has("shader-f16")) features.push("shader-f16");
+        // timestamp-query: the autotuner times kernels on the GPU's clock where it can.
+        const features = (["shader-f16", "timestamp-query"] as GPUFeatureName[]).filter((f) =>
+          adapter.features.has(f)
+        );
         descriptor = {
           requiredFeatures: features,
           requiredLimits: {

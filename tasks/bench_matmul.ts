@@ -24,7 +24,7 @@ import { writeJsonFile } from "../util/fs.ts";
 const BASE = presetConfig("base");
 
 const HELP = `deno task bench matmul [--json FILE] [--variants a,b] [--sizes 256,512,...] [--no-distilbert]
-                        [--batch 8] [--seq 256] [--cell-ms 400] [--fp16]
+                        [--batch 8] [--seq 256] [--cell-ms 400] [--fp16] [--retune]
 
 Prints a table of GFLOP/s: matmul plan × shape, and the plan autotune picks for each shape. A plan is a
 variant, or T+variant: B transposed into a temporary first, so an A·Bᵀ product runs as A·B (time included).
@@ -33,7 +33,9 @@ variant, or T+variant: B transposed into a temporary first, so an A·Bᵀ produc
   --sizes       square sizes, NN (default 256,512,1024,2048)
   --no-distilbert  skip DistilBERT's shapes (batch·seq tokens, dim ${BASE.dim}, hidden ${BASE.hidden_dim}, ${BASE.n_heads} heads)
   --cell-ms     timing budget per cell (a cell whose single run is longer is timed once)
-  --fp16        f16 operands (mixed precision: f32 accumulation, f32 result); needs shader-f16`;
+  --fp16        f16 operands (mixed precision: f32 accumulation, f32 result); needs shader-f16
+  --retune      time the autotune candidates again (default: reuse this adapter's cached choices, as training
+                does, and time only shapes not seen yet)`;
 
 export async function benchMatmul(args: string[]): Promise<void> {
   const { values } = parseFlags(args, {
@@ -45,6 +47,7 @@ export async function benchMatmul(args: string[]): Promise<void> {
     seq: { type: "string" },
     "cell-ms": { type: "string" },
     fp16: { type: "boolean" },
+    retune: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return console.log(HELP);
@@ -80,7 +83,15 @@ export async function benchMatmul(args: string[]): Promise<void> {
     ...(values["no-distilbert"] ? [] : distilbertRows(BASE, batch, seq)),
   ].map((r) => (f16 ? { ...r, shape: { ...r.shape, f16: true } } : r));
 
-  const picks = await autotuneMatmul(rows.map((r) => r.shape), { force: true });
+  const picks = await autotuneMatmul(rows.map((r) => r.shape), {
+    force: values.retune ?? false,
+    log: (line) => console.log(line),
+  });
+  const fromCache = picks.filter((p) => p.source === "cache").length;
+  console.log(
+    `autotune: ${picks.length - fromCache} shapes timed or by heuristic, ${fromCache} from the cache` +
+      (values.retune ? " (--retune)" : ""),
+  );
   const pickOf = (s: MatmulShape) => picks.find((p) => p.shape === s)?.choice ?? "?";
 
   await compilePlans(rows, plans);

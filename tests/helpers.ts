@@ -6,8 +6,25 @@
 import { initGpu, sum, Tensor, tidy } from "../autograd/mod.ts";
 import { mul } from "../autograd/ops.ts";
 import { mulberry32 } from "../util/random.ts";
+import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 
 export const gpuReady = initGpu();
+
+/** Runs `fn` with the autotuner's disk cache in a fresh temporary $XDG_CACHE_HOME (its path passed), then restores it. */
+export async function withTempAutotuneCache(fn: (dir: string) => Promise<void>): Promise<void> {
+  await gpuReady;
+  const dir = await Deno.makeTempDir();
+  const prev = Deno.env.get("XDG_CACHE_HOME");
+  Deno.env.set("XDG_CACHE_HOME", dir);
+  useDiskAutotuneCache();
+  try {
+    await fn(dir);
+  } finally {
+    if (prev === undefined) Deno.env.delete("XDG_CACHE_HOME");
+    else Deno.env.set("XDG_CACHE_HOME", prev);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** A seeded PRNG so failures reproduce. */
 export const rng = mulberry32;

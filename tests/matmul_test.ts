@@ -8,10 +8,9 @@ import { gpu, Tensor, tidy, withSettings } from "../autograd/mod.ts";
 import { chooseMatmulPlan, planName, shapeBucket } from "../autograd/matmul_plan.ts";
 import { autotuneMatmul } from "../autograd/autotune.ts";
 import { matmulShapesFor } from "../model/shapes.ts";
-import { useDiskAutotuneCache } from "../autograd/autotune_disk.ts";
 import { matmul } from "../autograd/ops.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../kernels/matmul.ts";
-import { gpuReady, randn, rng } from "./helpers.ts";
+import { gpuReady, randn, rng, withTempAutotuneCache } from "./helpers.ts";
 import { MATMUL_TEST_SHAPES as SHAPES } from "./reference.ts";
 
 function productWith(
@@ -86,13 +85,8 @@ Deno.test("every fast variant supports the DistilBERT training shapes", () => {
   }
 });
 
-Deno.test("autotune: tunes, caches on disk, installs its chooser", async () => {
-  await gpuReady;
-  const dir = await Deno.makeTempDir();
-  const prev = Deno.env.get("XDG_CACHE_HOME");
-  Deno.env.set("XDG_CACHE_HOME", dir);
-  useDiskAutotuneCache();
-  try {
+Deno.test("autotune: tunes, caches on disk, installs its chooser", () =>
+  withTempAutotuneCache(async (dir) => {
     const big: MatmulShape = { batch: 1, m: 96, n: 128, k: 100, transA: false, transB: true };
     const tiny: MatmulShape = { batch: 1, m: 8, n: 8, k: 8, transA: false, transB: false };
     const first = await autotuneMatmul([big, tiny, { ...big }], { budgetMs: 5 });
@@ -105,12 +99,7 @@ Deno.test("autotune: tunes, caches on disk, installs its chooser", async () => {
     const again = await autotuneMatmul([big]);
     assert.equal(again[0].source, "cache");
     assert.equal(again[0].choice, first[0].choice);
-  } finally {
-    if (prev === undefined) Deno.env.delete("XDG_CACHE_HOME");
-    else Deno.env.set("XDG_CACHE_HOME", prev);
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("matmulShapesFor: a DistilBERT step's forward and backward shapes", () => {
   const shapes = matmulShapesFor({ batch: 8, seq: 256, dim: 768, hidden: 3072, heads: 12, layers: 6 });

@@ -10,6 +10,7 @@ import { attention } from "../ops/attention.ts";
 import { pow2 } from "../matmul_plan.ts";
 import { adapterKey, autotuneDisabled, readCache, storeChoices, TUNE_PASSES } from "./cache.ts";
 import type { AutotuneOptions } from "./matmul.ts";
+import { timeRuns } from "./timing.ts";
 
 /** One self-attention pass: batch·heads rows of seq tokens, head_dim wide. */
 export interface AttentionShape {
@@ -66,10 +67,8 @@ async function timeAttention(
     let best = Infinity, spent = 0;
     do {
       const t0 = performance.now();
-      once();
-      await rt.sync();
-      const ms = performance.now() - t0;
-      spent += ms;
+      const ms = await timeRuns(once);
+      spent += performance.now() - t0;
       best = Math.min(best, ms);
     } while (spent < budgetMs);
     return best;

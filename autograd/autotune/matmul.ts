@@ -17,8 +17,10 @@ import {
   shapeBucket,
   uniqueShapes,
 } from "../matmul_plan.ts";
-import { MATMUL_VARIANTS, type MatmulShape } from "../../kernels/matmul.ts";
+import type { MatmulShape } from "../../kernels/matmul.ts";
 import { adapterKey, autotuneDisabled, readCache, storeChoices, TUNE_PASSES } from "./cache.ts";
+import { matmulCandidates } from "./candidates.ts";
+import { timeRuns, timingMethod } from "./timing.ts";
 
 /** Problems below this many FLOPs are not worth timing: the heuristic picks. */
 const MIN_TUNE_FLOPS = 1e6;
@@ -51,8 +53,9 @@ export interface TimeOptions {
 
 /**
  * Milliseconds per run of `plan` on `s`: one warm-up (compiles the pipelines), then rounds of `reps` runs in
- * one submission until the budget is spent (at least one round); the fastest round counts. Inputs are zeros
- * (timing only). A `T+` plan's time includes transposing B.
+ * one submission until the budget is spent (at least one round); the fastest round counts. Each round is
+ * timed by `timeRuns` (timestamp-query where the device has it, else the wall clock); the budget counts wall
+ * time. Inputs are zeros (timing only). A `T+` plan's time includes transposing B.
  */
 export async function timePlan(plan: MatmulPlan, s: MatmulShape, opts: TimeOptions = {}): Promise<number> {
   const budget = opts.budgetMs ?? 50, reps = opts.reps ?? 2;
@@ -75,10 +78,10 @@ export async function timePlan(plan: MatmulPlan, s: MatmulShape, opts: TimeOptio
     let best = Infinity, spent = 0;
     do {
       const t0 = performance.now();
-      for (let i = 0; i < reps; i++) dispatchMatmul(a, b, c, s, plan);
-      await rt.sync();
-      const ms = performance.now() - t0;
-      spent += ms;
+      const ms = await timeRuns(() => {
+        for (let i = 0; i < reps; i++) dispatchMatmul(a, b, c, s, plan);
+      });
+      spent += performance.now() - t0;
       best = Math.min(best, ms / reps);
     } while (spent < budget);
     return best;
@@ -128,6 +131,7 @@ export async function autotuneMatmul(
   const cache = await readCache();
   const cached = cache.adapters[key] ?? {};
   const cpu = rt.isCpu;
+  let methodLogged = false;
   // CPU drivers run ~10-40 GFLOP/s: time a proxy of ≤ 0.4 GFLOP (m ≥ 256); GPUs can afford the real shape.
   const maxFlops = opts.proxyFlops ?? (cpu ? 4e8 : 2e10);
   const l = rt.limits;
@@ -145,8 +149,12 @@ export async function autotuneMatmul(
       continue;
     }
     const proxy = proxyShape(s, maxFlops, maxBytes);
-    // Too small to be worth timing, or no proxy fits one binding (k or n alone too large): the heuristic.
-    if (flopsOf(s) < MIN_TUNE_FLOPS || largestOperand(proxy) > maxBytes) {
+    // Only plans that fit the limits and suit the adapter's class (candidates.ts); A·Bᵀ products also try
+    // each variant on B transposed first (`T+variant`).
+    const { names, skipped } = matmulCandidates(proxy, cpu, l);
+    // Too small to be worth timing, no proxy fits one binding (k or n alone too large), or no candidate
+    // left: the heuristic.
+    if (flopsOf(s) < MIN_TUNE_FLOPS || largestOperand(proxy) > maxBytes || names.length === 0) {
       results.push({
         shape: s,
         bucket,
@@ -156,11 +164,12 @@ export async function autotuneMatmul(
       });
       continue;
     }
-    // The tiled kernel is ~10x slower on CPU drivers (barriers are coroutine switches): not worth timing.
-    // A·Bᵀ products also try each variant on B transposed first (`T+variant`).
-    const names = MATMUL_VARIANTS.filter((v) => !(cpu && v.name === "tiled64")).flatMap((v) =>
-      proxy.transB && !proxy.transA ? [v.name, `T+${v.name}`] : [v.name]
-    );
+    if (!methodLogged) {
+      log(`matmul autotune: timing with ${timingMethod()} (${cpu ? "CPU driver" : "GPU"} candidates)`);
+      methodLogged = true;
+    }
+    const skips = Object.entries(skipped).map(([n, why]) => `${n}: ${why}`);
+    if (skips.length) log(`matmul autotune ${bucket}: not timed: ${skips.join("; ")}`);
     const timings: Record<string, number> = {};
     // Candidates take turns (three passes, a third of the budget each) and keep their best time, so a burst
     // of load from other processes slows every candidate a little instead of one of them a lot.
